@@ -1,0 +1,27 @@
+# contrib-style PGXS build of segment_fdw
+#
+# libcurl and json-c come through pkg-config; CFLAGS are left to PGXS.
+
+MODULE_big = segment_fdw
+OBJS = \
+	$(WIN32RES) \
+	http.o \
+	option.o \
+	request.o \
+	response.o \
+	segment_fdw.o
+
+EXTENSION = segment_fdw
+DATA = segment_fdw--1.0.sql
+PGFILEDESC = "segment_fdw - foreign data wrapper for Braze segment analytics"
+
+REGRESS = options scan pushdown errors explain
+REGRESS_OPTS = --load-extension=segment_fdw
+
+PKG_CONFIG ?= pkg-config
+PG_CPPFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl json-c)
+SHLIB_LINK = $(shell $(PKG_CONFIG) --libs libcurl json-c)
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,410 @@
+/*-------------------------------------------------------------------------
+ *
+ * option.c
+ *		  Option validator of segment_fdw, and reading the options and the
+ *		  column mapping of a foreign table
+ *
+ * The validator only checks syntax and ranges: it never touches the
+ * network, so a dump restores whether or not Braze can be reached.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "access/reloptions.h"
+#include "access/table.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_type.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "foreign/foreign.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "segment_fdw.h"
+
+/*
+ * Describes a valid option: its name and the catalog of the object it may
+ * be attached to.
+ */
+typedef struct SegmentFdwOption
+{
+	const char *optname;
+	Oid			optcontext;
+	int			min;			/* range of an integer option */
+	int			max;			/* (0, 0 for other options) */
+} SegmentFdwOption;
+
+static const SegmentFdwOption valid_options[] = {
+	/* server */
+	{"url", ForeignServerRelationId, 0, 0},
+	{"timeout_ms", ForeignServerRelationId, 1, 3600000},
+	{"connect_timeout_ms", ForeignServerRelationId, 1, 3600000},
+	{"max_concurrency", ForeignServerRelationId, 1, 64},
+	{"max_response_bytes", ForeignServerRelationId, 1024, INT_MAX},
+
+	/* user mapping: the only place a secret may live */
+	{"api_key", UserMappingRelationId, 0, 0},
+
+	/* foreign table */
+	{"segment_id", ForeignTableRelationId, 0, 0},
+	{"default_days", ForeignTableRelationId, 1, SEGMENT_API_MAX_LENGTH},
+
+	/* column */
+	{"column_name", AttributeRelationId, 0, 0},
+
+	/* sentinel */
+	{NULL, InvalidOid, 0, 0}
+};
+
+/* Names of the API fields, indexed by SegmentField */
+static const char *const field_names[SEGMENT_NUM_FIELDS] = {
+	"segment_id", "time", "size", "length", "ending_at"
+};
+
+#define DEFAULT_TIMEOUT_MS 30000
+#define DEFAULT_CONNECT_TIMEOUT_MS 10000
+#define DEFAULT_MAX_CONCURRENCY 8
+#define DEFAULT_MAX_RESPONSE_BYTES (8 * 1024 * 1024)
+#define DEFAULT_DEFAULT_DAYS SEGMENT_API_MAX_LENGTH
+
+static const SegmentFdwOption *find_option(const char *name, Oid context);
+static int	int_option_value(DefElem *def, const SegmentFdwOption *opt);
+static void check_api_key(const char *value);
+static SegmentField field_by_name(const char *name);
+
+PG_FUNCTION_INFO_V1(segment_fdw_validator);
+
+/*
+ * Validate the generic options given to a FOREIGN DATA WRAPPER, SERVER,
+ * USER MAPPING or FOREIGN TABLE that uses segment_fdw.
+ *
+ * Raise an ERROR if an option or its value is invalid.  Required options
+ * (url, api_key) are checked when a table is queried, since ALTER ... OPTIONS
+ * (DROP ...) passes through here too.
+ */
+Datum
+segment_fdw_validator(PG_FUNCTION_ARGS)
+{
+	List	   *options_list = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			catalog = PG_GETARG_OID(1);
+	ListCell   *cell;
+
+	foreach(cell, options_list)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+		const SegmentFdwOption *opt = find_option(def->defname, catalog);
+		char	   *value;
+
+		if (opt == NULL)
+		{
+			/* Unknown here: list the options this object may have */
+			StringInfoData buf;
+			const SegmentFdwOption *o;
+
+			initStringInfo(&buf);
+			for (o = valid_options; o->optname; o++)
+			{
+				if (o->optcontext == catalog)
+					appendStringInfo(&buf, "%s%s", (buf.len > 0) ? ", " : "",
+									 o->optname);
+			}
+
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("invalid option \"%s\"", def->defname),
+					 buf.len > 0
+					 ? errhint("Valid options in this context are: %s",
+							   buf.data)
+					 : errhint("There are no valid options in this context.")));
+		}
+
+		value = defGetString(def);
+
+		if (opt->max > 0)
+			(void) int_option_value(def, opt);
+		else if (strcmp(opt->optname, "url") == 0)
+		{
+			char	   *detail = NULL;
+
+			if (!segment_check_url(value, &detail))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for option \"url\": \"%s\"",
+								value),
+						 errdetail("%s", detail),
+						 errhint("Use the REST endpoint of your Braze instance, such as https://rest.iad-01.braze.com.")));
+		}
+		else if (strcmp(opt->optname, "api_key") == 0)
+			check_api_key(value);
+		else if (strcmp(opt->optname, "segment_id") == 0)
+		{
+			if (value[0] == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"segment_id\" must not be empty")));
+		}
+		else if (strcmp(opt->optname, "column_name") == 0)
+		{
+			if (field_by_name(value) == SEGMENT_NUM_FIELDS)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for option \"column_name\": \"%s\"",
+								value),
+						 errhint("Valid names are segment_id, time, size, length and ending_at.")));
+		}
+	}
+
+	PG_RETURN_VOID();
+}
+
+/*
+ * Return the option named "name" valid for catalog "context", or NULL.
+ */
+static const SegmentFdwOption *
+find_option(const char *name, Oid context)
+{
+	const SegmentFdwOption *opt;
+
+	for (opt = valid_options; opt->optname; opt++)
+	{
+		if (opt->optcontext == context && strcmp(opt->optname, name) == 0)
+			return opt;
+	}
+	return NULL;
+}
+
+/*
+ * Parse an integer option, raising an error naming the option and its range
+ * if the value is not an integer within it.
+ */
+static int
+int_option_value(DefElem *def, const SegmentFdwOption *opt)
+{
+	const char *value = defGetString(def);
+	int			result;
+
+	if (!parse_int(value, &result, 0, NULL) ||
+		result < opt->min || result > opt->max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"",
+						opt->optname, value),
+				 errdetail("Valid values are integers between %d and %d.",
+						   opt->min, opt->max)));
+	return result;
+}
+
+/*
+ * An API key goes into an HTTP header: refuse anything that could break
+ * out of it (CR, LF, other control characters) or that is not a token.
+ * The key itself is never repeated in the message.
+ */
+static void
+check_api_key(const char *value)
+{
+	const char *p;
+
+	if (value[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"api_key\" must not be empty")));
+
+	for (p = value; *p; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if (c <= ' ' || c >= 0x7f || c == '"' || c == '\'')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for option \"api_key\""),
+					 errdetail("The key may contain only printable ASCII characters, without spaces, quotes or line breaks."),
+					 errhint("Paste the REST API key exactly as the Braze dashboard shows it.")));
+	}
+}
+
+/*
+ * Read the options of a foreign table, its server and, when userid is
+ * valid, that user's mapping, applying defaults.  Values were checked by
+ * the validator when they were set.
+ */
+void
+segment_get_options(Oid foreigntableid, Oid userid, SegmentFdwOptions *opts)
+{
+	ForeignTable *table = GetForeignTable(foreigntableid);
+	ForeignServer *server = GetForeignServer(table->serverid);
+	List	   *options = NIL;
+	ListCell   *lc;
+
+	memset(opts, 0, sizeof(*opts));
+	opts->timeout_ms = DEFAULT_TIMEOUT_MS;
+	opts->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+	opts->max_concurrency = DEFAULT_MAX_CONCURRENCY;
+	opts->max_response_bytes = DEFAULT_MAX_RESPONSE_BYTES;
+	opts->default_days = DEFAULT_DEFAULT_DAYS;
+
+	options = list_concat(options, server->options);
+	options = list_concat(options, table->options);
+	if (OidIsValid(userid))
+		options = list_concat(options,
+							  GetUserMapping(userid, server->serverid)->options);
+
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+		const char *name = def->defname;
+
+		if (strcmp(name, "url") == 0)
+			opts->url = defGetString(def);
+		else if (strcmp(name, "api_key") == 0)
+			opts->api_key = defGetString(def);
+		else if (strcmp(name, "segment_id") == 0)
+			opts->segment_id = defGetString(def);
+		else
+		{
+			const SegmentFdwOption *opt;
+			int			value;
+
+			opt = find_option(name, ForeignServerRelationId);
+			if (opt == NULL)
+				opt = find_option(name, ForeignTableRelationId);
+			if (opt == NULL || opt->max == 0)
+				continue;
+			value = int_option_value(def, opt);
+
+			if (strcmp(name, "timeout_ms") == 0)
+				opts->timeout_ms = value;
+			else if (strcmp(name, "connect_timeout_ms") == 0)
+				opts->connect_timeout_ms = value;
+			else if (strcmp(name, "max_concurrency") == 0)
+				opts->max_concurrency = value;
+			else if (strcmp(name, "max_response_bytes") == 0)
+				opts->max_response_bytes = value;
+			else if (strcmp(name, "default_days") == 0)
+				opts->default_days = value;
+		}
+	}
+
+	if (opts->url == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("server \"%s\" has no \"url\" option", server->servername),
+				 errhint("Set it with ALTER SERVER %s OPTIONS (ADD url 'https://rest.iad-01.braze.com').",
+						 quote_identifier(server->servername))));
+}
+
+/*
+ * Return the field called "name", or SEGMENT_NUM_FIELDS if there is none.
+ */
+static SegmentField
+field_by_name(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < SEGMENT_NUM_FIELDS; i++)
+	{
+		if (strcmp(field_names[i], name) == 0)
+			return (SegmentField) i;
+	}
+	return SEGMENT_NUM_FIELDS;
+}
+
+/*
+ * Is "typid" a type a column of "field" may have?
+ */
+static bool
+field_accepts_type(SegmentField field, Oid typid)
+{
+	switch (field)
+	{
+		case SEGMENT_FIELD_SEGMENT_ID:
+			return typid == TEXTOID || typid == VARCHAROID;
+		case SEGMENT_FIELD_TIME:
+			return typid == DATEOID || typid == TIMESTAMPOID ||
+				typid == TIMESTAMPTZOID || typid == TEXTOID ||
+				typid == VARCHAROID;
+		case SEGMENT_FIELD_SIZE:
+			return typid == INT2OID || typid == INT4OID ||
+				typid == INT8OID || typid == NUMERICOID;
+		case SEGMENT_FIELD_LENGTH:
+			return typid == INT2OID || typid == INT4OID || typid == INT8OID;
+		case SEGMENT_FIELD_ENDING_AT:
+			return typid == TIMESTAMPTZOID;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Map the columns of a foreign table onto the API's fields, by the
+ * column_name option or else the column's own name.  A column that maps to
+ * no field, two columns that map to the same field, or a column of a type
+ * the field cannot have are reported here, when the table is queried.
+ */
+void
+segment_get_columns(Oid foreigntableid, SegmentColumns *cols)
+{
+	Relation	rel = table_open(foreigntableid, AccessShareLock);
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	int			i;
+
+	memset(cols, 0, sizeof(*cols));
+
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(tupdesc, i);
+		const char *name = NameStr(attr->attname);
+		SegmentField field;
+		Oid			basetype;
+		ListCell   *lc;
+
+		if (attr->attisdropped)
+			continue;
+
+		foreach(lc, GetForeignColumnOptions(foreigntableid, attr->attnum))
+		{
+			DefElem    *def = (DefElem *) lfirst(lc);
+
+			if (strcmp(def->defname, "column_name") == 0)
+				name = defGetString(def);
+		}
+
+		field = field_by_name(name);
+		if (field == SEGMENT_NUM_FIELDS)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_COLUMN_NAME),
+					 errmsg("column \"%s\" of foreign table \"%s\" maps to no field of the Braze API",
+							NameStr(attr->attname), RelationGetRelationName(rel)),
+					 errhint("Valid names are segment_id, time, size, length and ending_at; use the column option column_name to map a column of another name.")));
+
+		if (cols->attnum[field] != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_COLUMN_NAME),
+					 errmsg("columns \"%s\" and \"%s\" of foreign table \"%s\" both map to \"%s\"",
+							NameStr(TupleDescAttr(tupdesc, cols->attnum[field] - 1)->attname),
+							NameStr(attr->attname),
+							RelationGetRelationName(rel), field_names[field])));
+
+		basetype = getBaseType(attr->atttypid);
+		if (!field_accepts_type(field, basetype))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("column \"%s\" of foreign table \"%s\" has type %s, which cannot hold \"%s\"",
+							NameStr(attr->attname), RelationGetRelationName(rel),
+							format_type_be(attr->atttypid), field_names[field]),
+					 errhint("segment_id takes text or varchar; time takes date, timestamp, timestamptz, text or varchar; size takes smallint, integer, bigint or numeric; length takes an integer type; ending_at takes timestamptz.")));
+
+		cols->attnum[field] = attr->attnum;
+		cols->typid[field] = attr->atttypid;
+	}
+
+	table_close(rel, AccessShareLock);
+}

@@ -1,0 +1,788 @@
+/*-------------------------------------------------------------------------
+ *
+ * request.c
+ *		  Turning a scan's conditions into the HTTP requests it sends
+ *
+ * The planner finds conditions on segment_id, time, length and ending_at
+ * whose other side can be computed before the scan starts (constants,
+ * parameters, stable expressions, the outer side of a nested loop).  When
+ * the scan starts, their values give the segments and the day range, and
+ * the range is cut into windows the API accepts.
+ *
+ * Every condition also stays a local filter, so the rows returned are
+ * exactly those asked for, whatever the API does at its boundaries: this
+ * file only has to fetch a superset of them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/stratnum.h"
+#include "access/xact.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "segment_fdw.h"
+
+/* A range of days, inclusive; DATEVAL_NOBEGIN / NOEND when unbounded */
+typedef struct DayRange
+{
+	DateADT		lo;
+	DateADT		hi;
+	bool		empty;
+} DayRange;
+
+static SegmentField column_field(RelOptInfo *baserel,
+								 const SegmentColumns *cols, Node *node);
+static int	btree_strategy(Oid opno, Oid coltype, Oid inputcollid,
+						   bool need_deterministic);
+static bool is_scan_constant(PlannerInfo *root, RelOptInfo *baserel,
+							 Expr *expr);
+static bool bound_to_day(Datum value, Oid type, DateADT *day);
+static void apply_time_bound(DayRange *range, SegmentCondKind kind,
+							 Datum value, Oid type, bool isnull);
+static void finish_range(DayRange *range, int default_days);
+static List *add_segments(List *segments, bool *constrained,
+						  const SegmentCondValue *val);
+
+/*
+ * Return the field whose column "node" is (a Var of baserel, maybe under a
+ * binary-compatible cast), or SEGMENT_NUM_FIELDS.
+ */
+static SegmentField
+column_field(RelOptInfo *baserel, const SegmentColumns *cols, Node *node)
+{
+	Var		   *var;
+	int			field;
+
+	if (node && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	if (node == NULL || !IsA(node, Var))
+		return SEGMENT_NUM_FIELDS;
+
+	var = (Var *) node;
+	if (var->varno != baserel->relid || var->varlevelsup != 0)
+		return SEGMENT_NUM_FIELDS;
+
+	for (field = 0; field < SEGMENT_NUM_FIELDS; field++)
+	{
+		if (cols->attnum[field] != 0 && cols->attnum[field] == var->varattno)
+			return (SegmentField) field;
+	}
+	return SEGMENT_NUM_FIELDS;
+}
+
+/*
+ * The btree strategy of operator "opno" in the default btree operator
+ * family of the column's type, or 0 if it is not a member.  Equality on
+ * segment_id must also compare bytes, so a nondeterministic collation is
+ * refused there.
+ */
+static int
+btree_strategy(Oid opno, Oid coltype, Oid inputcollid, bool need_deterministic)
+{
+	Oid			opclass = GetDefaultOpClass(getBaseType(coltype), BTREE_AM_OID);
+	Oid			opfamily;
+	ListCell   *lc;
+
+	if (!OidIsValid(opclass))
+		return 0;
+	opfamily = get_opclass_family(opclass);
+
+	if (need_deterministic && OidIsValid(inputcollid) &&
+		!get_collation_isdeterministic(inputcollid))
+		return 0;
+
+	foreach(lc, get_op_btree_interpretation(opno))
+	{
+		OpBtreeInterpretation *interp = (OpBtreeInterpretation *) lfirst(lc);
+
+		if (interp->opfamily_id == opfamily)
+			return interp->strategy;
+	}
+	return 0;
+}
+
+/*
+ * Can "expr" be computed when the scan starts: it references no column of
+ * this table and calls nothing volatile.
+ */
+static bool
+is_scan_constant(PlannerInfo *root, RelOptInfo *baserel, Expr *expr)
+{
+#if PG_VERSION_NUM >= 140000
+	Relids		varnos = pull_varnos(root, (Node *) expr);
+#else
+	Relids		varnos = pull_varnos((Node *) expr);
+#endif
+
+	return !bms_is_member(baserel->relid, varnos) &&
+		!contain_volatile_functions((Node *) expr);
+}
+
+/*
+ * If "clause" is a condition this FDW can use to choose its requests, fill
+ * in "cond" and return true.
+ *
+ * Recognized: "column op expr" and "expr op column" with op a btree
+ * comparison of the column's type (= only, for segment_id, length and
+ * ending_at), and "segment_id = ANY (array expr)", where expr does not
+ * depend on this table's row.
+ */
+bool
+segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
+						 const SegmentColumns *cols, Expr *clause,
+						 SegmentCond *cond)
+{
+	if (IsA(clause, OpExpr))
+	{
+		OpExpr	   *op = (OpExpr *) clause;
+		Node	   *left,
+				   *right;
+		SegmentField field;
+		Expr	   *other;
+		bool		commuted = false;
+		int			strategy;
+
+		if (list_length(op->args) != 2)
+			return false;
+		left = linitial(op->args);
+		right = lsecond(op->args);
+
+		field = column_field(baserel, cols, left);
+		other = (Expr *) right;
+		if (field == SEGMENT_NUM_FIELDS)
+		{
+			field = column_field(baserel, cols, right);
+			other = (Expr *) left;
+			commuted = true;
+		}
+		if (field == SEGMENT_NUM_FIELDS ||
+			!is_scan_constant(root, baserel, other))
+			return false;
+
+		strategy = btree_strategy(op->opno, cols->typid[field],
+								  op->inputcollid,
+								  field == SEGMENT_FIELD_SEGMENT_ID);
+		if (strategy == 0)
+			return false;
+		if (commuted)
+		{
+			/* "expr < column" is "column > expr" */
+			if (strategy == BTLessStrategyNumber)
+				strategy = BTGreaterStrategyNumber;
+			else if (strategy == BTLessEqualStrategyNumber)
+				strategy = BTGreaterEqualStrategyNumber;
+			else if (strategy == BTGreaterStrategyNumber)
+				strategy = BTLessStrategyNumber;
+			else if (strategy == BTGreaterEqualStrategyNumber)
+				strategy = BTLessEqualStrategyNumber;
+		}
+
+		cond->expr = other;
+		switch (field)
+		{
+			case SEGMENT_FIELD_SEGMENT_ID:
+				if (strategy != BTEqualStrategyNumber)
+					return false;
+				cond->kind = SEGMENT_COND_SEGMENT_EQ;
+				return true;
+
+			case SEGMENT_FIELD_TIME:
+				switch (strategy)
+				{
+					case BTLessStrategyNumber:
+						cond->kind = SEGMENT_COND_TIME_LT;
+						break;
+					case BTLessEqualStrategyNumber:
+						cond->kind = SEGMENT_COND_TIME_LE;
+						break;
+					case BTEqualStrategyNumber:
+						cond->kind = SEGMENT_COND_TIME_EQ;
+						break;
+					case BTGreaterEqualStrategyNumber:
+						cond->kind = SEGMENT_COND_TIME_GE;
+						break;
+					case BTGreaterStrategyNumber:
+						cond->kind = SEGMENT_COND_TIME_GT;
+						break;
+					default:
+						return false;
+				}
+				/* values of these types can be turned into days */
+				switch (exprType((Node *) other))
+				{
+					case DATEOID:
+					case TIMESTAMPOID:
+					case TIMESTAMPTZOID:
+					case TEXTOID:
+					case VARCHAROID:
+						return true;
+					default:
+						return false;
+				}
+
+			case SEGMENT_FIELD_LENGTH:
+				if (strategy != BTEqualStrategyNumber)
+					return false;
+				cond->kind = SEGMENT_COND_LENGTH_EQ;
+				switch (exprType((Node *) other))
+				{
+					case INT2OID:
+					case INT4OID:
+					case INT8OID:
+						return true;
+					default:
+						return false;
+				}
+
+			case SEGMENT_FIELD_ENDING_AT:
+				if (strategy != BTEqualStrategyNumber ||
+					exprType((Node *) other) != TIMESTAMPTZOID)
+					return false;
+				cond->kind = SEGMENT_COND_ENDING_AT_EQ;
+				return true;
+
+			default:
+				return false;
+		}
+	}
+	else if (IsA(clause, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
+		Expr	   *array = (Expr *) lsecond(saop->args);
+
+		if (!saop->useOr ||
+			column_field(baserel, cols, linitial(saop->args)) !=
+			SEGMENT_FIELD_SEGMENT_ID ||
+			!is_scan_constant(root, baserel, array) ||
+			btree_strategy(saop->opno, cols->typid[SEGMENT_FIELD_SEGMENT_ID],
+						   saop->inputcollid, true) != BTEqualStrategyNumber)
+			return false;
+
+		cond->kind = SEGMENT_COND_SEGMENT_ANY;
+		cond->expr = array;
+		return true;
+	}
+
+	return false;
+}
+
+/*
+ * Is "kind" a condition on segment_id?
+ */
+bool
+segment_cond_is_segment(SegmentCondKind kind)
+{
+	return kind == SEGMENT_COND_SEGMENT_EQ || kind == SEGMENT_COND_SEGMENT_ANY;
+}
+
+/*
+ * Is "kind" a condition on a request parameter column?
+ */
+static bool
+cond_is_parameter(SegmentCondKind kind)
+{
+	return kind == SEGMENT_COND_LENGTH_EQ || kind == SEGMENT_COND_ENDING_AT_EQ;
+}
+
+/*
+ * Turn the value of a time bound into a day.  A value that cannot be read
+ * as a day (a text that is not YYYY-MM-DD) returns false: the condition is
+ * then only a local filter.  Infinite values map to DATEVAL_NOBEGIN/NOEND.
+ */
+static bool
+bound_to_day(Datum value, Oid type, DateADT *day)
+{
+	switch (type)
+	{
+		case DATEOID:
+			*day = DatumGetDateADT(value);
+			return true;
+		case TIMESTAMPOID:
+			if (TIMESTAMP_IS_NOBEGIN(DatumGetTimestamp(value)))
+				*day = DATEVAL_NOBEGIN;
+			else if (TIMESTAMP_IS_NOEND(DatumGetTimestamp(value)))
+				*day = DATEVAL_NOEND;
+			else
+				*day = DatumGetDateADT(DirectFunctionCall1(timestamp_date,
+														   value));
+			return true;
+		case TIMESTAMPTZOID:
+			if (TIMESTAMP_IS_NOBEGIN(DatumGetTimestampTz(value)))
+				*day = DATEVAL_NOBEGIN;
+			else if (TIMESTAMP_IS_NOEND(DatumGetTimestampTz(value)))
+				*day = DATEVAL_NOEND;
+			else
+				*day = DatumGetDateADT(DirectFunctionCall1(timestamptz_date,
+														   value));
+			return true;
+		case TEXTOID:
+		case VARCHAROID:
+			return segment_parse_day(TextDatumGetCString(value), day);
+		default:
+			return false;
+	}
+}
+
+/*
+ * Parse a day written exactly as YYYY-MM-DD, as the API writes them and as
+ * text columns hold them.  Unlike date_in, which accepts many spellings
+ * ("today", "Jan 8") and throws on bad input, this accepts only the one
+ * form and returns false on anything else, so it can judge both remote data
+ * and text conditions.
+ */
+bool
+segment_parse_day(const char *str, DateADT *day)
+{
+	int			year,
+				month,
+				mday,
+				i;
+	int			y2,
+				m2,
+				d2;
+
+	if (strlen(str) != 10 || str[4] != '-' || str[7] != '-')
+		return false;
+	for (i = 0; i < 10; i++)
+	{
+		if (i != 4 && i != 7 && (str[i] < '0' || str[i] > '9'))
+			return false;
+	}
+	year = atoi(str);
+	month = atoi(str + 5);
+	mday = atoi(str + 8);
+
+	/* a day that does not exist (2024-02-30) does not survive a round trip */
+	if (month < 1 || month > 12 || mday < 1 || mday > 31)
+		return false;
+	j2date(date2j(year, month, mday), &y2, &m2, &d2);
+	if (y2 != year || m2 != month || d2 != mday)
+		return false;
+
+	*day = date2j(year, month, mday) - POSTGRES_EPOCH_JDATE;
+	return true;
+}
+
+/*
+ * Narrow "range" by one time condition.  The range only has to contain
+ * every day that can satisfy the condition: a bound that is not at
+ * midnight (timestamp values) keeps its whole day.
+ */
+static void
+apply_time_bound(DayRange *range, SegmentCondKind kind, Datum value, Oid type,
+				 bool isnull)
+{
+	DateADT		day;
+	bool		exact_day = (type != TIMESTAMPOID && type != TIMESTAMPTZOID);
+	bool		is_lower = (kind == SEGMENT_COND_TIME_GT ||
+							kind == SEGMENT_COND_TIME_GE ||
+							kind == SEGMENT_COND_TIME_EQ);
+	bool		is_upper = (kind == SEGMENT_COND_TIME_LT ||
+							kind == SEGMENT_COND_TIME_LE ||
+							kind == SEGMENT_COND_TIME_EQ);
+
+	if (isnull)
+	{
+		/* a comparison with NULL is never true */
+		range->empty = true;
+		return;
+	}
+	if (!bound_to_day(value, type, &day))
+		return;
+
+	if (DATE_IS_NOBEGIN(day))
+	{
+		if (is_upper)
+			range->empty = true;	/* time < -infinity */
+		return;
+	}
+	if (DATE_IS_NOEND(day))
+	{
+		if (is_lower)
+			range->empty = true;	/* time > infinity */
+		return;
+	}
+
+	if (is_lower)
+	{
+		DateADT		lo = day;
+
+		if (kind == SEGMENT_COND_TIME_GT && exact_day)
+			lo = day + 1;
+		if (DATE_IS_NOBEGIN(range->lo) || lo > range->lo)
+			range->lo = lo;
+	}
+	if (is_upper)
+	{
+		DateADT		hi = day;
+
+		if (kind == SEGMENT_COND_TIME_LT && exact_day)
+			hi = day - 1;
+		if (DATE_IS_NOEND(range->hi) || hi < range->hi)
+			range->hi = hi;
+	}
+}
+
+/*
+ * Fill in the bounds a query did not give: no upper bound means up to
+ * today (in the session's time zone), no lower bound means default_days
+ * days back from the upper bound.
+ */
+static void
+finish_range(DayRange *range, int default_days)
+{
+	if (DATE_IS_NOEND(range->hi))
+		range->hi = DatumGetDateADT(DirectFunctionCall1(timestamptz_date,
+														TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())));
+	if (DATE_IS_NOBEGIN(range->lo))
+		range->lo = range->hi - default_days + 1;
+	if (range->lo > range->hi)
+		range->empty = true;
+}
+
+/*
+ * The time range and parameters of one set of condition values.
+ */
+static void
+init_range(DayRange *range)
+{
+	range->lo = DATEVAL_NOBEGIN;
+	range->hi = DATEVAL_NOEND;
+	range->empty = false;
+}
+
+/*
+ * Add the segments of one condition value to the list of segments,
+ * intersecting with what earlier conditions allowed ("constrained").
+ * Duplicates are dropped and the first order kept.
+ */
+static List *
+add_segments(List *segments, bool *constrained, const SegmentCondValue *val)
+{
+	List	   *given = NIL;
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	if (!val->isnull)
+	{
+		if (val->kind == SEGMENT_COND_SEGMENT_EQ)
+			given = list_make1(TextDatumGetCString(val->value));
+		else
+		{
+			ArrayType  *array = DatumGetArrayTypeP(val->value);
+			Datum	   *elems;
+			bool	   *nulls;
+			int			nelems,
+						i;
+			int16		elmlen;
+			bool		elmbyval;
+			char		elmalign;
+
+			get_typlenbyvalalign(ARR_ELEMTYPE(array), &elmlen, &elmbyval,
+								 &elmalign);
+			deconstruct_array(array, ARR_ELEMTYPE(array), elmlen, elmbyval,
+							  elmalign, &elems, &nulls, &nelems);
+			for (i = 0; i < nelems; i++)
+			{
+				if (!nulls[i])
+					given = lappend(given, TextDatumGetCString(elems[i]));
+			}
+		}
+	}
+
+	/* keep the first occurrence of each, and only those allowed so far */
+	foreach(lc, given)
+	{
+		char	   *seg = (char *) lfirst(lc);
+		ListCell   *lc2;
+		bool		keep = !*constrained;
+
+		foreach(lc2, segments)
+		{
+			if (strcmp((char *) lfirst(lc2), seg) == 0)
+			{
+				keep = true;
+				break;
+			}
+		}
+		foreach(lc2, result)
+		{
+			if (strcmp((char *) lfirst(lc2), seg) == 0)
+			{
+				keep = false;
+				break;
+			}
+		}
+		if (keep)
+			result = lappend(result, seg);
+	}
+
+	*constrained = true;
+	return result;
+}
+
+/*
+ * Format a day as YYYY-MM-DD, whatever the session's DateStyle.
+ */
+char *
+segment_format_day(DateADT day)
+{
+	return JsonEncodeDateTime(NULL, DateADTGetDatum(day), DATEOID, NULL);
+}
+
+/*
+ * Build the list of SegmentRequest a scan sends, from the values its
+ * conditions had when it started.  Returns NIL when no row can match.
+ *
+ * Normal mode: each segment's day range is cut into windows of at most
+ * SEGMENT_WINDOW_DAYS days.  A window [a, b] asks for ending_at = b + 2 and
+ * length = b - a + 3: by the observed rule (ending_at itself excluded) that
+ * is [a - 1, b + 1], one day of margin on each side, so a boundary or time
+ * zone the API never documented cannot lose a day.  Only days a..b of the
+ * response are kept, so adjacent windows do not duplicate rows.
+ *
+ * Parameter mode (the table has a length or ending_at column, and the query
+ * fixes it): one request per segment with exactly those values; every row
+ * the API returns is kept and carries them.
+ */
+List *
+segment_build_requests(const SegmentFdwOptions *opts,
+					   const SegmentCondValue *vals, int nvals)
+{
+	List	   *segments = NIL;
+	bool		constrained = false;
+	DayRange	range;
+	bool		parameter_mode = false;
+	bool		have_length = false;
+	int64		length = 0;
+	char	   *ending_at = NULL;
+	Datum		ending_at_value = (Datum) 0;
+	List	   *requests = NIL;
+	ListCell   *lc;
+	int			i;
+
+	if (opts->segment_id)
+	{
+		segments = list_make1(opts->segment_id);
+		constrained = true;
+	}
+
+	init_range(&range);
+	for (i = 0; i < nvals; i++)
+	{
+		const SegmentCondValue *val = &vals[i];
+
+		if (segment_cond_is_segment(val->kind))
+			segments = add_segments(segments, &constrained, val);
+		else if (cond_is_parameter(val->kind))
+		{
+			parameter_mode = true;
+			if (val->isnull)
+				range.empty = true;
+			else if (val->kind == SEGMENT_COND_LENGTH_EQ)
+			{
+				int64		v;
+
+				if (val->type == INT2OID)
+					v = DatumGetInt16(val->value);
+				else if (val->type == INT4OID)
+					v = DatumGetInt32(val->value);
+				else
+					v = DatumGetInt64(val->value);
+
+				if (v < 1 || v > SEGMENT_API_MAX_LENGTH)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("length must be between 1 and %d, not " INT64_FORMAT,
+									SEGMENT_API_MAX_LENGTH, v),
+							 errdetail("The Braze API returns at most %d days per request.",
+									   SEGMENT_API_MAX_LENGTH)));
+				if (have_length && v != length)
+					range.empty = true; /* length = 3 AND length = 4 */
+				have_length = true;
+				length = v;
+			}
+			else
+			{
+				char	   *s = JsonEncodeDateTime(NULL, val->value,
+												   TIMESTAMPTZOID, NULL);
+
+				if (ending_at && strcmp(ending_at, s) != 0)
+					range.empty = true;
+				ending_at = s;
+				ending_at_value = val->value;
+			}
+		}
+		else
+			apply_time_bound(&range, val->kind, val->value, val->type,
+							 val->isnull);
+	}
+
+	if (!constrained)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
+				 errmsg("a query on this foreign table needs a condition on segment_id"),
+				 errhint("Write for example WHERE segment_id = '<segment id>', or segment_id IN (...), or join segment_id to a table of segment ids; or pin the table to one segment with the table option segment_id.")));
+
+	if (parameter_mode)
+	{
+		if (range.empty)
+			return NIL;
+		if (!have_length)
+			length = opts->default_days;
+		range.lo = DATEVAL_NOBEGIN;
+		range.hi = DATEVAL_NOEND;
+	}
+	else
+	{
+		finish_range(&range, opts->default_days);
+		if (range.empty)
+			return NIL;
+	}
+
+	foreach(lc, segments)
+	{
+		char	   *segment_id = (char *) lfirst(lc);
+		DateADT		a;
+
+		if (parameter_mode)
+		{
+			SegmentRequest *req = palloc0(sizeof(SegmentRequest));
+
+			req->segment_id = segment_id;
+			req->length = (int) length;
+			req->ending_at = ending_at;
+			req->first_day = DATEVAL_NOBEGIN;
+			req->last_day = DATEVAL_NOEND;
+			req->length_isnull = false;
+			req->ending_at_value = ending_at_value;
+			req->ending_at_isnull = (ending_at == NULL);
+			segment_url_for_request(opts->url, req);
+			requests = lappend(requests, req);
+			continue;
+		}
+
+		for (a = range.lo; a <= range.hi; a += SEGMENT_WINDOW_DAYS)
+		{
+			SegmentRequest *req = palloc0(sizeof(SegmentRequest));
+			DateADT		b = Min(range.hi, a + SEGMENT_WINDOW_DAYS - 1);
+
+			req->segment_id = segment_id;
+			req->first_day = a;
+			req->last_day = b;
+			req->length = b - a + 3;
+			req->ending_at = segment_format_day(b + 2);
+			req->length_isnull = true;
+			req->ending_at_isnull = true;
+			segment_url_for_request(opts->url, req);
+			requests = lappend(requests, req);
+
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+
+	return requests;
+}
+
+/*
+ * Estimate the number of segments the conditions select: 0 if none does
+ * (the scan cannot run), 1 for "=", the element count of a constant array,
+ * and a guess for arrays known only at execution.
+ */
+double
+segment_estimate_segments(const SegmentFdwOptions *opts, List *conds)
+{
+	double		segments = -1;
+	ListCell   *lc;
+
+	if (opts->segment_id)
+		return 1;
+
+	foreach(lc, conds)
+	{
+		SegmentCond *cond = (SegmentCond *) lfirst(lc);
+		double		n;
+
+		if (cond->kind == SEGMENT_COND_SEGMENT_EQ)
+			n = 1;
+		else if (cond->kind == SEGMENT_COND_SEGMENT_ANY)
+		{
+			if (IsA(cond->expr, Const) && !((Const *) cond->expr)->constisnull)
+			{
+				ArrayType  *array = DatumGetArrayTypeP(((Const *) cond->expr)->constvalue);
+
+				n = Max(1, ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array)));
+			}
+			else if (IsA(cond->expr, ArrayExpr))
+				n = Max(1, list_length(((ArrayExpr *) cond->expr)->elements));
+			else
+				n = 10;
+		}
+		else
+			continue;
+
+		if (segments < 0 || n < segments)
+			segments = n;
+	}
+	return Max(segments, 0);
+}
+
+/*
+ * Estimate the number of days each segment returns, from the time
+ * conditions whose values the planner can compute now.
+ */
+double
+segment_estimate_days(PlannerInfo *root, const SegmentFdwOptions *opts,
+					  List *conds)
+{
+	DayRange	range;
+	ListCell   *lc;
+
+	init_range(&range);
+	foreach(lc, conds)
+	{
+		SegmentCond *cond = (SegmentCond *) lfirst(lc);
+		Node	   *value;
+
+		if (segment_cond_is_segment(cond->kind))
+			continue;
+		value = estimate_expression_value(root, (Node *) cond->expr);
+		if (!IsA(value, Const))
+			continue;
+		if (cond->kind == SEGMENT_COND_LENGTH_EQ)
+		{
+			/* parameter mode: about "length" days */
+			return SEGMENT_API_MAX_LENGTH / 2;
+		}
+		if (cond->kind == SEGMENT_COND_ENDING_AT_EQ)
+			continue;
+		apply_time_bound(&range, cond->kind, ((Const *) value)->constvalue,
+						 ((Const *) value)->consttype,
+						 ((Const *) value)->constisnull);
+	}
+	finish_range(&range, opts->default_days);
+	if (range.empty)
+		return 1;
+	return (double) range.hi - range.lo + 1;
+}
+
+/*
+ * Number of requests of "days" days for one segment.
+ */
+double
+segment_estimate_requests(double days)
+{
+	return ceil(days / SEGMENT_WINDOW_DAYS);
+}

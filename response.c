@@ -1,0 +1,370 @@
+/*-------------------------------------------------------------------------
+ *
+ * response.c
+ *		  json-c for segment_fdw: response bodies to rows, and the errors
+ *		  Braze reports
+ *
+ * json-c's "json_object" type shares its name with a SQL function that
+ * utils/builtins.h declares, so this file includes json-c and not that
+ * header.  json-c objects are malloc'd and reference-counted: the root of
+ * every parse is released on every path, errors included.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include <json-c/json.h>
+
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+
+#include "segment_fdw.h"
+
+/* How much of a body an error message quotes */
+#define BODY_EXCERPT_BYTES 200
+
+static json_object *parse_json(const SegmentResponse *resp, bool quiet);
+static char *body_excerpt(const SegmentResponse *resp, const char *api_key);
+static const char *status_reason(long status);
+
+/*
+ * Parse a body as one JSON value followed by nothing but white space.
+ * Returns the root (which the caller must json_object_put), or, on
+ * malformed input, NULL if "quiet", else raises an error.
+ */
+static json_object *
+parse_json(const SegmentResponse *resp, bool quiet)
+{
+	json_tokener *tok;
+	json_object *root;
+	enum json_tokener_error jerr;
+	size_t		end;
+
+	if (resp->len > INT_MAX)
+	{
+		if (quiet)
+			return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_REPLY_HANDLE),
+				 errmsg("response from Braze is too large to parse"),
+				 segment_request_errcontext(resp->request)));
+	}
+
+	tok = json_tokener_new();
+	if (tok == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	root = json_tokener_parse_ex(tok, resp->body, (int) resp->len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+
+	/* only white space may follow the value */
+	if (jerr == json_tokener_success)
+	{
+		while (end < resp->len && strchr(" \t\r\n", resp->body[end]) != NULL)
+			end++;
+		if (end < resp->len)
+		{
+			json_object_put(root);
+			root = NULL;
+			if (quiet)
+				return NULL;
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+					 errmsg("invalid JSON in response from Braze: unexpected data after the value at byte %zu",
+							end),
+					 segment_request_errcontext(resp->request)));
+		}
+		return root;
+	}
+
+	json_object_put(root);		/* NULL-safe */
+	if (quiet)
+		return NULL;
+	if (jerr == json_tokener_continue)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+				 errmsg("invalid JSON in response from Braze: the body ends after %zu bytes, in the middle of a value",
+						resp->len),
+				 errdetail("The response was truncated."),
+				 segment_request_errcontext(resp->request)));
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+			 errmsg("invalid JSON in response from Braze: %s at byte %zu",
+					json_tokener_error_desc(jerr), end),
+			 segment_request_errcontext(resp->request)));
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * Raise a malformed-response error, releasing the parsed root first.
+ */
+#define REPORT_BAD_RESPONSE(root, code, ...) \
+	do { \
+		json_object_put(root); \
+		ereport(ERROR, (errcode(code), __VA_ARGS__, \
+						segment_request_errcontext(resp->request))); \
+	} while (0)
+
+/*
+ * Parse a successful response body into rows, in the order sent.  Checks
+ * everything the API promises: an object whose "message" is "success" and
+ * whose "data" is an array of objects with a "time" (YYYY-MM-DD) and an
+ * integer "size".  Anything else raises an error; rows are never guessed.
+ * Returns the number of rows, and the rows in *rows (palloc'd).
+ */
+int
+segment_parse_body(const SegmentResponse *resp, const char *api_key,
+				   SegmentRow **rows)
+{
+	json_object *root = parse_json(resp, false);
+	json_object *message;
+	json_object *data;
+	SegmentRow *result;
+	size_t		n,
+				i;
+
+	if (!json_object_is_type(root, json_type_object))
+		REPORT_BAD_RESPONSE(root, ERRCODE_FDW_INVALID_DATA_TYPE,
+							errmsg("invalid response from Braze: the body is not a JSON object"));
+
+	if (!json_object_object_get_ex(root, "message", &message) ||
+		!json_object_is_type(message, json_type_string))
+		REPORT_BAD_RESPONSE(root, ERRCODE_FDW_INVALID_DATA_TYPE,
+							errmsg("invalid response from Braze: no \"message\" string"));
+
+	if (strcmp(json_object_get_string(message), "success") != 0)
+	{
+		char	   *text = segment_scrub_secret(json_object_get_string(message),
+												api_key);
+
+		REPORT_BAD_RESPONSE(root, ERRCODE_FDW_ERROR,
+							errmsg("Braze reported a failure"),
+							errdetail_internal("Message: %s", text));
+	}
+
+	if (!json_object_object_get_ex(root, "data", &data))
+		REPORT_BAD_RESPONSE(root, ERRCODE_FDW_INVALID_DATA_TYPE,
+							errmsg("invalid response from Braze: no \"data\""));
+	if (!json_object_is_type(data, json_type_array))
+		REPORT_BAD_RESPONSE(root, ERRCODE_FDW_INVALID_DATA_TYPE,
+							errmsg("invalid response from Braze: \"data\" is not an array"));
+
+	n = json_object_array_length(data);
+	result = palloc_extended(sizeof(SegmentRow) * Max(n, 1),
+							 MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+	if (result == NULL)
+		REPORT_BAD_RESPONSE(root, ERRCODE_OUT_OF_MEMORY,
+							errmsg("out of memory"));
+
+	for (i = 0; i < n; i++)
+	{
+		json_object *row = json_object_array_get_idx(data, i);
+		json_object *time;
+		json_object *size;
+		int64		value;
+
+		if (!json_object_is_type(row, json_type_object))
+			REPORT_BAD_RESPONSE(root, ERRCODE_FDW_INVALID_DATA_TYPE,
+								errmsg("invalid response from Braze: element %zu of \"data\" is not an object",
+									   i + 1));
+
+		if (!json_object_object_get_ex(row, "time", &time) ||
+			!json_object_is_type(time, json_type_string))
+			REPORT_BAD_RESPONSE(root, ERRCODE_FDW_INVALID_DATA_TYPE,
+								errmsg("invalid response from Braze: element %zu of \"data\" has no \"time\" string",
+									   i + 1));
+		if (!segment_parse_day(json_object_get_string(time), &result[i].day))
+		{
+			char	   *text = pg_any_to_server(json_object_get_string(time),
+												json_object_get_string_len(time),
+												PG_UTF8);
+
+			REPORT_BAD_RESPONSE(root, ERRCODE_FDW_INVALID_STRING_FORMAT,
+								errmsg("invalid response from Braze: \"time\" of element %zu is \"%s\", not a date YYYY-MM-DD",
+									   i + 1, text));
+		}
+
+		if (!json_object_object_get_ex(row, "size", &size) ||
+			!json_object_is_type(size, json_type_int))
+			REPORT_BAD_RESPONSE(root, ERRCODE_FDW_INVALID_DATA_TYPE,
+								errmsg("invalid response from Braze: element %zu of \"data\" has no integer \"size\"",
+									   i + 1));
+
+		/* json-c keeps integers beyond int64 as uint64, or saturates */
+		value = json_object_get_int64(size);
+		if (value == PG_INT64_MAX &&
+			(errno == ERANGE || json_object_get_uint64(size) > (uint64) PG_INT64_MAX))
+			REPORT_BAD_RESPONSE(root, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+								errmsg("invalid response from Braze: \"size\" of element %zu is out of range for bigint",
+									   i + 1));
+		result[i].size = value;
+	}
+
+	json_object_put(root);
+	*rows = result;
+	return (int) n;
+}
+
+/*
+ * Quote the start of a body for an error message: at most
+ * BODY_EXCERPT_BYTES, white space folded, control characters and invalid
+ * encoding dropped, the API key masked.
+ */
+static char *
+body_excerpt(const SegmentResponse *resp, const char *api_key)
+{
+	StringInfoData buf;
+	size_t		len = Min(resp->len, BODY_EXCERPT_BYTES);
+	size_t		i;
+	char	   *text;
+
+	initStringInfo(&buf);
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) resp->body[i];
+
+		if (c == '\n' || c == '\r' || c == '\t')
+			c = ' ';
+		if (c < ' ' || c == 0x7f)
+			continue;
+		if (c == ' ' && buf.len > 0 && buf.data[buf.len - 1] == ' ')
+			continue;
+		appendStringInfoChar(&buf, (char) c);
+	}
+	/* drop a character cut in half, and anything not UTF-8 */
+	while (buf.len > 0 &&
+		   pg_encoding_verifymbstr(PG_UTF8, buf.data, buf.len) != buf.len)
+		buf.data[--buf.len] = '\0';
+	if (resp->len > len)
+		appendStringInfoString(&buf, "...");
+
+	text = pg_any_to_server(buf.data, buf.len, PG_UTF8);
+	return segment_scrub_secret(text, api_key);
+}
+
+/*
+ * The standard reason phrase of the statuses Braze documents.
+ */
+static const char *
+status_reason(long status)
+{
+	switch (status)
+	{
+		case 400:
+			return "Bad Request";
+		case 401:
+			return "Unauthorized";
+		case 403:
+			return "Forbidden";
+		case 404:
+			return "Not Found";
+		case 429:
+			return "Too Many Requests";
+		case 500:
+			return "Internal Server Error";
+		case 502:
+			return "Bad Gateway";
+		case 503:
+			return "Service Unavailable";
+		case 504:
+			return "Gateway Timeout";
+		default:
+			return "unexpected status";
+	}
+}
+
+/*
+ * Raise the error for a response whose HTTP status is not 200.  The API's
+ * "message" (or, for a body that is not the API's JSON, an excerpt) goes
+ * into the detail; a hint says what to check.
+ */
+void
+segment_report_http_error(const SegmentResponse *resp, const char *api_key)
+{
+	json_object *root = parse_json(resp, true);
+	json_object *message;
+	char	   *detail;
+	int			code;
+	const char *hint = NULL;
+
+	if (root != NULL &&
+		json_object_is_type(root, json_type_object) &&
+		json_object_object_get_ex(root, "message", &message) &&
+		json_object_is_type(message, json_type_string))
+	{
+		char	   *text = pg_any_to_server(json_object_get_string(message),
+											json_object_get_string_len(message),
+											PG_UTF8);
+
+		detail = psprintf("Message: %s", segment_scrub_secret(text, api_key));
+	}
+	else if (resp->len > 0)
+		detail = psprintf("Response body: %s", body_excerpt(resp, api_key));
+	else
+		detail = pstrdup("The response body is empty.");
+	json_object_put(root);
+
+	switch (resp->status)
+	{
+		case 401:
+			code = ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
+			hint = "Check the api_key option of the user mapping, and that the server's url is the REST endpoint of the instance the key belongs to.";
+			break;
+		case 403:
+			code = ERRCODE_INSUFFICIENT_PRIVILEGE;
+			hint = "The API key needs the permission segments.data_series.";
+			break;
+		case 404:
+			code = ERRCODE_FDW_ERROR;
+			hint = "Check the server's url and the segment_id.";
+			break;
+		case 429:
+			code = ERRCODE_CONFIGURATION_LIMIT_EXCEEDED;
+			hint = "The Braze rate limit is shared by the workspace; retry after it resets (header X-RateLimit-Reset).";
+			break;
+		default:
+			code = ERRCODE_FDW_ERROR;
+			if (resp->status >= 500)
+				hint = "Braze had trouble answering; retry later.";
+			break;
+	}
+
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg("Braze API returned HTTP %ld (%s)",
+					resp->status, status_reason(resp->status)),
+			 errdetail_internal("%s", detail),
+			 hint ? errhint("%s", hint) : 0,
+			 segment_request_errcontext(resp->request)));
+}
+
+/*
+ * Return a copy of "text" with every occurrence of "secret" masked, so a
+ * remote message that echoes the API key never shows it.
+ */
+char *
+segment_scrub_secret(const char *text, const char *secret)
+{
+	StringInfoData buf;
+	size_t		slen = secret ? strlen(secret) : 0;
+	const char *p = text;
+	const char *hit;
+
+	if (slen == 0)
+		return pstrdup(text);
+
+	initStringInfo(&buf);
+	while ((hit = strstr(p, secret)) != NULL)
+	{
+		appendBinaryStringInfo(&buf, p, hit - p);
+		appendStringInfoString(&buf, "********");
+		p = hit + slen;
+	}
+	appendStringInfoString(&buf, p);
+	return buf.data;
+}

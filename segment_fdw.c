@@ -1,0 +1,1021 @@
+/*-------------------------------------------------------------------------
+ *
+ * segment_fdw.c
+ *		  Foreign data wrapper for Braze's "Export segment analytics" API
+ *
+ * A foreign table (segment_id text, time date, size bigint) reads the
+ * daily estimated size of Braze segments from GET /segments/data_series.
+ * This file holds the handler and the FDW callbacks: size estimates and
+ * paths (with parameterized paths for joins on segment_id), the plan, the
+ * scan (which turns its conditions into requests when it starts, fetches
+ * them concurrently and streams the rows), EXPLAIN and IMPORT FOREIGN
+ * SCHEMA.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/explain.h"
+#include "common/hashfn.h"
+#include "executor/executor.h"
+#include "foreign/fdwapi.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+
+#include "segment_fdw.h"
+
+PG_MODULE_MAGIC;
+
+/*
+ * Cost model.  A round trip to Braze costs about as much as reading a few
+ * thousand pages; up to max_concurrency requests share one.
+ */
+#define ROUND_TRIP_COST 1000.0
+
+/*
+ * What a scan without any condition on segment_id would cost: it cannot
+ * run, so it must lose against any parameterized path.
+ */
+#define NO_SEGMENT_COST 1.0e10
+
+/*
+ * Indexes of the items of a ForeignScan's fdw_private list.
+ */
+enum SegmentFdwScanPrivate
+{
+	/* kinds of the conditions in fdw_exprs, an IntList of SegmentCondKind */
+	FdwScanPrivateCondKinds
+};
+
+/*
+ * What the planner learned about a foreign table, in baserel->fdw_private.
+ */
+typedef struct SegmentRelInfo
+{
+	SegmentFdwOptions opts;
+	SegmentColumns cols;
+	List	   *conds;			/* SegmentCond from baserestrictinfo */
+	double		segments;		/* estimated segments, 0 if none given */
+	double		days;			/* estimated days per segment */
+	Selectivity local_selectivity;	/* of the conditions not pushed */
+} SegmentRelInfo;
+
+/* One response already received by a scan, kept for rescans */
+typedef struct CachedResponse
+{
+	char	   *key;			/* hash key: segment, length, ending_at */
+	SegmentRow *rows;
+	int			nrows;
+} CachedResponse;
+
+/* Per-column input function, for converting API values */
+typedef struct ColumnInput
+{
+	FmgrInfo	func;
+	Oid			ioparam;
+	int32		typmod;
+} ColumnInput;
+
+/*
+ * Execution state of a scan.
+ */
+typedef struct SegmentScanState
+{
+	SegmentFdwOptions opts;
+	SegmentColumns cols;
+	ColumnInput input[SEGMENT_NUM_FIELDS];
+
+	List	   *cond_kinds;		/* SegmentCondKind per expression */
+	List	   *cond_states;	/* ExprState per expression */
+	List	   *cond_exprs;		/* the expressions, for EXPLAIN */
+
+	MemoryContext scan_cxt;		/* lives as long as the scan: the cache */
+	MemoryContext run_cxt;		/* one run, between rescans: requests */
+	MemoryContext batch_cxt;	/* the response being returned */
+
+	bool		started;		/* requests built for this run */
+	List	   *requests;		/* SegmentRequest of this run */
+	ListCell   *next_request;	/* the next one whose rows to return */
+	SegmentFetch *fetch;		/* transfers of the uncached requests */
+	HTAB	   *cache;			/* CachedResponse by key, across rescans */
+
+	/* the response whose rows are being returned */
+	SegmentRequest *current;
+	SegmentRow *rows;
+	int			nrows;
+	int			next_row;
+	Datum		segment_value;	/* segment_id of the current request */
+
+	/* figures for EXPLAIN ANALYZE */
+	int64		requests_sent;
+	int64		requests_cached;
+} SegmentScanState;
+
+/* Callback argument: naming the row being converted in errors */
+typedef struct ConversionContext
+{
+	SegmentScanState *state;
+} ConversionContext;
+
+PG_FUNCTION_INFO_V1(segment_fdw_handler);
+
+static void segmentGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
+									 Oid foreigntableid);
+static void segmentGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
+								   Oid foreigntableid);
+static ForeignScan *segmentGetForeignPlan(PlannerInfo *root,
+										  RelOptInfo *baserel,
+										  Oid foreigntableid,
+										  ForeignPath *best_path,
+										  List *tlist, List *scan_clauses,
+										  Plan *outer_plan);
+static void segmentBeginForeignScan(ForeignScanState *node, int eflags);
+static TupleTableSlot *segmentIterateForeignScan(ForeignScanState *node);
+static void segmentReScanForeignScan(ForeignScanState *node);
+static void segmentEndForeignScan(ForeignScanState *node);
+static void segmentExplainForeignScan(ForeignScanState *node,
+									  ExplainState *es);
+static List *segmentImportForeignSchema(ImportForeignSchemaStmt *stmt,
+										Oid serverOid);
+
+static void add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
+									SegmentRelInfo *info);
+static bool ec_member_is_segment_id(PlannerInfo *root, RelOptInfo *rel,
+									EquivalenceClass *ec,
+									EquivalenceMember *em, void *arg);
+static void estimate_costs(SegmentRelInfo *info, double segments,
+						   double rows, Cost *startup_cost,
+						   Cost *total_cost);
+static List *compute_requests(SegmentScanState *state, ExprContext *econtext);
+static bool conds_are_computable(List *exprs);
+static bool next_response(SegmentScanState *state);
+static void store_row(SegmentScanState *state, TupleTableSlot *slot,
+					  const SegmentRow *row);
+static char *request_key(const SegmentRequest *req);
+static uint32 cache_key_hash(const void *key, Size keysize);
+static int	cache_key_match(const void *key1, const void *key2, Size keysize);
+static void conversion_error_callback(void *arg);
+
+/*
+ * Foreign-data wrapper handler function: return a struct with pointers
+ * to the callback routines.
+ */
+Datum
+segment_fdw_handler(PG_FUNCTION_ARGS)
+{
+	FdwRoutine *routine = makeNode(FdwRoutine);
+
+	routine->GetForeignRelSize = segmentGetForeignRelSize;
+	routine->GetForeignPaths = segmentGetForeignPaths;
+	routine->GetForeignPlan = segmentGetForeignPlan;
+	routine->BeginForeignScan = segmentBeginForeignScan;
+	routine->IterateForeignScan = segmentIterateForeignScan;
+	routine->ReScanForeignScan = segmentReScanForeignScan;
+	routine->EndForeignScan = segmentEndForeignScan;
+	routine->ExplainForeignScan = segmentExplainForeignScan;
+	routine->ImportForeignSchema = segmentImportForeignSchema;
+
+	PG_RETURN_POINTER(routine);
+}
+
+/*
+ * segmentGetForeignRelSize
+ *		Estimate the rows of a scan: segments x days, times the selectivity
+ *		of the conditions that only filter locally.
+ */
+static void
+segmentGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
+						 Oid foreigntableid)
+{
+	SegmentRelInfo *info = palloc0(sizeof(SegmentRelInfo));
+	List	   *local = NIL;
+	ListCell   *lc;
+
+	segment_get_options(foreigntableid, InvalidOid, &info->opts);
+	segment_get_columns(foreigntableid, &info->cols);
+
+	foreach(lc, baserel->baserestrictinfo)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		SegmentCond cond;
+
+		if (segment_cond_is_pushable(root, baserel, &info->cols,
+									 rinfo->clause, &cond))
+			info->conds = lappend(info->conds,
+								  memcpy(palloc(sizeof(cond)), &cond,
+										 sizeof(cond)));
+		else
+			local = lappend(local, rinfo);
+	}
+
+	info->segments = segment_estimate_segments(&info->opts, info->conds);
+	info->days = segment_estimate_days(root, &info->opts, info->conds);
+	info->local_selectivity = clauselist_selectivity(root, local,
+													 baserel->relid,
+													 JOIN_INNER, NULL);
+
+	/* a scan without segments cannot run: size it as a typical one */
+	baserel->tuples = Max(info->segments, 1) * info->days;
+	baserel->rows = clamp_row_est(baserel->tuples * info->local_selectivity);
+	baserel->fdw_private = info;
+}
+
+/*
+ * Startup and total cost of a scan of "segments" segments returning "rows"
+ * rows: the first response is needed before the first row; the rest come
+ * max_concurrency at a time.
+ */
+static void
+estimate_costs(SegmentRelInfo *info, double segments, double rows,
+			   Cost *startup_cost, Cost *total_cost)
+{
+	double		requests = Max(segments, 1) *
+		segment_estimate_requests(info->days);
+	double		round_trips = ceil(requests / info->opts.max_concurrency);
+
+	*startup_cost = ROUND_TRIP_COST;
+	*total_cost = round_trips * ROUND_TRIP_COST +
+		requests * cpu_operator_cost * 100 +
+		rows * cpu_tuple_cost;
+	if (segments == 0)
+	{
+		*startup_cost += NO_SEGMENT_COST;
+		*total_cost += NO_SEGMENT_COST;
+	}
+}
+
+/*
+ * segmentGetForeignPaths
+ *		One plain path, and a path parameterized by each set of outer
+ *		relations that can supply segment_id in a join.
+ */
+static void
+segmentGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
+					   Oid foreigntableid)
+{
+	SegmentRelInfo *info = (SegmentRelInfo *) baserel->fdw_private;
+	Cost		startup_cost;
+	Cost		total_cost;
+
+	estimate_costs(info, info->segments, baserel->rows,
+				   &startup_cost, &total_cost);
+	add_path(baserel, (Path *)
+			 create_foreignscan_path(root, baserel,
+									 NULL,	/* default pathtarget */
+									 baserel->rows,
+#if PG_VERSION_NUM >= 180000
+									 0,
+#endif
+									 startup_cost,
+									 total_cost,
+									 NIL,	/* no pathkeys */
+									 baserel->lateral_relids,
+									 NULL,	/* no extra plan */
+#if PG_VERSION_NUM >= 170000
+									 NIL,	/* no fdw_restrictinfo */
+#endif
+									 NIL));
+
+	if (info->opts.segment_id == NULL &&
+		info->cols.attnum[SEGMENT_FIELD_SEGMENT_ID] != 0)
+		add_parameterized_paths(root, baserel, info);
+}
+
+/*
+ * Callback for generate_implied_equalities_for_column: is this member our
+ * segment_id column?
+ */
+static bool
+ec_member_is_segment_id(PlannerInfo *root, RelOptInfo *rel,
+						EquivalenceClass *ec, EquivalenceMember *em,
+						void *arg)
+{
+	AttrNumber	attnum = *(AttrNumber *) arg;
+	Expr	   *expr = em->em_expr;
+
+	if (expr && IsA(expr, RelabelType))
+		expr = ((RelabelType *) expr)->arg;
+	return expr && IsA(expr, Var) &&
+		((Var *) expr)->varno == rel->relid &&
+		((Var *) expr)->varattno == attnum &&
+		((Var *) expr)->varlevelsup == 0;
+}
+
+/*
+ * Add a path parameterized by the outer relations of each join condition
+ * that gives segment_id (segment_id = outer.col, from an equivalence class
+ * or a plain join clause), so a nested loop can push the outer value down.
+ */
+static void
+add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
+						SegmentRelInfo *info)
+{
+	AttrNumber	attnum = info->cols.attnum[SEGMENT_FIELD_SEGMENT_ID];
+	List	   *clauses = NIL;
+	List	   *done = NIL;
+	ListCell   *lc;
+
+	foreach(lc, baserel->joininfo)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+
+		if (join_clause_is_movable_to(rinfo, baserel))
+			clauses = lappend(clauses, rinfo);
+	}
+	if (baserel->has_eclass_joins)
+		clauses = list_concat(clauses,
+							  generate_implied_equalities_for_column(root,
+																	 baserel,
+																	 ec_member_is_segment_id,
+																	 &attnum,
+																	 baserel->lateral_referencers));
+
+	foreach(lc, clauses)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		SegmentCond cond;
+		Relids		required_outer;
+		ParamPathInfo *ppi;
+		double		segments;
+		double		rows;
+		Cost		startup_cost;
+		Cost		total_cost;
+		ListCell   *lc2;
+		bool		seen = false;
+
+		if (!segment_cond_is_pushable(root, baserel, &info->cols,
+									  rinfo->clause, &cond) ||
+			!segment_cond_is_segment(cond.kind))
+			continue;
+
+		required_outer = bms_union(bms_difference(rinfo->clause_relids,
+												  baserel->relids),
+								   baserel->lateral_relids);
+		if (bms_is_empty(required_outer))
+			continue;
+		foreach(lc2, done)
+		{
+			if (bms_equal((Relids) lfirst(lc2), required_outer))
+				seen = true;
+		}
+		if (seen)
+			continue;
+		done = lappend(done, required_outer);
+
+		/* per outer row: one segment (or an array's worth) */
+		ppi = get_baserel_parampathinfo(root, baserel, required_outer);
+		segments = (cond.kind == SEGMENT_COND_SEGMENT_EQ) ? 1 : 10;
+		if (info->segments > 0)
+			segments = Min(segments, info->segments);
+		rows = clamp_row_est(segments * info->days * info->local_selectivity);
+		rows = Min(rows, ppi->ppi_rows > 0 ? Max(ppi->ppi_rows, rows) : rows);
+		estimate_costs(info, segments, rows, &startup_cost, &total_cost);
+
+		add_path(baserel, (Path *)
+				 create_foreignscan_path(root, baserel,
+										 NULL,
+										 rows,
+#if PG_VERSION_NUM >= 180000
+										 0,
+#endif
+										 startup_cost,
+										 total_cost,
+										 NIL,
+										 required_outer,
+										 NULL,
+#if PG_VERSION_NUM >= 170000
+										 NIL,
+#endif
+										 NIL));
+	}
+}
+
+/*
+ * segmentGetForeignPlan
+ *		The usable conditions go into fdw_exprs (so parameters and outer
+ *		references are set up for the executor); all conditions stay local
+ *		filters.  A scan that has no segment to ask for fails here, before
+ *		any request.
+ */
+static ForeignScan *
+segmentGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
+					  Oid foreigntableid, ForeignPath *best_path,
+					  List *tlist, List *scan_clauses, Plan *outer_plan)
+{
+	SegmentRelInfo *info = (SegmentRelInfo *) baserel->fdw_private;
+	List	   *fdw_exprs = NIL;
+	List	   *kinds = NIL;
+	bool		have_segment = (info->opts.segment_id != NULL);
+	ListCell   *lc;
+
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		SegmentCond cond;
+
+		if (segment_cond_is_pushable(root, baserel, &info->cols,
+									 rinfo->clause, &cond))
+		{
+			fdw_exprs = lappend(fdw_exprs, cond.expr);
+			kinds = lappend_int(kinds, (int) cond.kind);
+			if (segment_cond_is_segment(cond.kind))
+				have_segment = true;
+		}
+	}
+
+	if (!have_segment)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
+				 errmsg("a query on foreign table \"%s\" needs a condition on segment_id",
+						get_rel_name(foreigntableid)),
+				 errhint("Write for example WHERE segment_id = '<segment id>', or segment_id IN (...), or join segment_id to a table of segment ids; or pin the table to one segment with the table option segment_id.")));
+
+	return make_foreignscan(tlist,
+							extract_actual_clauses(scan_clauses, false),
+							baserel->relid,
+							fdw_exprs,
+							list_make1(kinds),
+							NIL,	/* no custom tlist */
+							NIL,	/* no remote quals */
+							outer_plan);
+}
+
+/*
+ * segmentBeginForeignScan
+ *		Set up the scan.  Nothing is sent here: parameter values are only
+ *		known when the first row is asked for.
+ */
+static void
+segmentBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	EState	   *estate = node->ss.ps.state;
+	Oid			relid = RelationGetRelid(node->ss.ss_currentRelation);
+	SegmentScanState *state = palloc0(sizeof(SegmentScanState));
+	Oid			userid;
+	int			field;
+	HASHCTL		ctl;
+
+	node->fdw_state = state;
+
+	/* the user whose mapping holds the key: the view owner, if any */
+#if PG_VERSION_NUM >= 160000
+	userid = OidIsValid(fsplan->checkAsUser) ? fsplan->checkAsUser : GetUserId();
+#else
+	{
+		RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
+
+		userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	}
+#endif
+	segment_get_options(relid, userid, &state->opts);
+	segment_get_columns(relid, &state->cols);
+
+	for (field = 0; field < SEGMENT_NUM_FIELDS; field++)
+	{
+		Oid			infunc;
+
+		if (state->cols.attnum[field] == 0)
+			continue;
+		getTypeInputInfo(state->cols.typid[field], &infunc,
+						 &state->input[field].ioparam);
+		fmgr_info(infunc, &state->input[field].func);
+		state->input[field].typmod =
+			TupleDescAttr(RelationGetDescr(node->ss.ss_currentRelation),
+						  state->cols.attnum[field] - 1)->atttypmod;
+	}
+
+	state->cond_kinds = (List *) list_nth(fsplan->fdw_private,
+										  FdwScanPrivateCondKinds);
+	state->cond_exprs = fsplan->fdw_exprs;
+	state->cond_states = ExecInitExprList(fsplan->fdw_exprs,
+										  (PlanState *) node);
+
+	state->scan_cxt = AllocSetContextCreate(estate->es_query_cxt,
+											"segment_fdw scan",
+											ALLOCSET_DEFAULT_SIZES);
+	state->run_cxt = AllocSetContextCreate(state->scan_cxt,
+										   "segment_fdw run",
+										   ALLOCSET_DEFAULT_SIZES);
+	state->batch_cxt = AllocSetContextCreate(state->scan_cxt,
+											 "segment_fdw batch",
+											 ALLOCSET_DEFAULT_SIZES);
+
+	/* responses by request, so a rescan never asks for one twice */
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(CachedResponse);
+	ctl.hash = cache_key_hash;
+	ctl.match = cache_key_match;
+	ctl.hcxt = state->scan_cxt;
+	state->cache = hash_create("segment_fdw responses", 64, &ctl,
+							   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
+							   HASH_CONTEXT);
+
+	if (state->opts.api_key == NULL && !(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("user mapping for server \"%s\" has no \"api_key\" option",
+						GetForeignServer(GetForeignTable(relid)->serverid)->servername),
+				 errhint("Set it with CREATE USER MAPPING FOR CURRENT_USER SERVER ... OPTIONS (api_key '...').")));
+}
+
+/*
+ * Evaluate the scan's conditions and build the list of requests of this
+ * run, in the run's memory context.
+ */
+static List *
+compute_requests(SegmentScanState *state, ExprContext *econtext)
+{
+	int			n = list_length(state->cond_states);
+	SegmentCondValue *vals = palloc0(sizeof(SegmentCondValue) * Max(n, 1));
+	MemoryContext oldcxt;
+	ListCell   *lc1,
+			   *lc2,
+			   *lc3;
+	int			i = 0;
+	List	   *requests;
+
+	forthree(lc1, state->cond_states, lc2, state->cond_kinds,
+			 lc3, state->cond_exprs)
+	{
+		vals[i].kind = (SegmentCondKind) lfirst_int(lc2);
+		vals[i].type = exprType((Node *) lfirst(lc3));
+		vals[i].value = ExecEvalExpr((ExprState *) lfirst(lc1), econtext,
+									 &vals[i].isnull);
+		i++;
+	}
+
+	oldcxt = MemoryContextSwitchTo(state->run_cxt);
+	requests = segment_build_requests(&state->opts, vals, n);
+	MemoryContextSwitchTo(oldcxt);
+	return requests;
+}
+
+/*
+ * Start a run: compute its requests and start fetching those not cached.
+ */
+static void
+start_run(SegmentScanState *state, ExprContext *econtext)
+{
+	List	   *to_fetch = NIL;
+	ListCell   *lc;
+	MemoryContext oldcxt;
+
+	state->requests = compute_requests(state, econtext);
+	state->next_request = list_head(state->requests);
+	state->started = true;
+
+	oldcxt = MemoryContextSwitchTo(state->run_cxt);
+	foreach(lc, state->requests)
+	{
+		SegmentRequest *req = (SegmentRequest *) lfirst(lc);
+		char	   *key = request_key(req);
+
+		if (hash_search(state->cache, &key, HASH_FIND, NULL) == NULL)
+			to_fetch = lappend(to_fetch, req);
+	}
+	if (to_fetch != NIL)
+		state->fetch = segment_fetch_begin(state->run_cxt, &state->opts,
+										   to_fetch);
+	MemoryContextSwitchTo(oldcxt);
+
+	state->requests_sent += list_length(to_fetch);
+	state->requests_cached += list_length(state->requests) -
+		list_length(to_fetch);
+}
+
+/*
+ * The hash key of a request: what the API is asked.
+ */
+static char *
+request_key(const SegmentRequest *req)
+{
+	return psprintf("%d|%s|%s", req->length,
+					req->ending_at ? req->ending_at : "",
+					req->segment_id);
+}
+
+/*
+ * Hash and match functions for the cache, whose keys are C strings held by
+ * pointer.
+ */
+static uint32
+cache_key_hash(const void *key, Size keysize)
+{
+	const char *s = *(char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, (int) strlen(s));
+}
+
+static int
+cache_key_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(char *const *) key1, *(char *const *) key2);
+}
+
+/*
+ * Receive the response to "req" from the fetch and keep its rows in the
+ * cache: only the days the request is for, since the margins belong to
+ * the neighbouring windows.
+ */
+static CachedResponse *
+receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
+{
+	SegmentResponse resp;
+	SegmentRow *rows;
+	SegmentRow *kept;
+	CachedResponse *entry;
+	int			nrows;
+	int			nkept = 0;
+	int			i;
+	bool		found;
+
+	/* the body and its parse are batch data */
+	MemoryContextSwitchTo(state->batch_cxt);
+	if (!segment_fetch_next(state->fetch, &resp))
+		elog(ERROR, "segment_fdw: no response for request %s", req->target);
+	if (resp.status != 200)
+		segment_report_http_error(&resp, state->opts.api_key);
+	/* the fetch answers in request order */
+	Assert(resp.request == req);
+	nrows = segment_parse_body(&resp, state->opts.api_key, &rows);
+	segment_fetch_release_body(state->fetch, &resp);
+
+	MemoryContextSwitchTo(state->scan_cxt);
+	kept = palloc(sizeof(SegmentRow) * Max(nrows, 1));
+	for (i = 0; i < nrows; i++)
+	{
+		if ((DATE_IS_NOBEGIN(req->first_day) || rows[i].day >= req->first_day) &&
+			(DATE_IS_NOEND(req->last_day) || rows[i].day <= req->last_day))
+			kept[nkept++] = rows[i];
+	}
+
+	key = pstrdup(key);
+	entry = (CachedResponse *) hash_search(state->cache, &key, HASH_ENTER,
+										   &found);
+	entry->rows = kept;
+	entry->nrows = nkept;
+	return entry;
+}
+
+/*
+ * Make the next request's rows current: from the cache, or from the next
+ * response of the fetch.  Returns false when the run has no more.
+ */
+static bool
+next_response(SegmentScanState *state)
+{
+	SegmentRequest *req;
+	char	   *key;
+	CachedResponse *entry;
+	MemoryContext oldcxt;
+	ColumnInput *in = &state->input[SEGMENT_FIELD_SEGMENT_ID];
+
+	if (state->next_request == NULL)
+		return false;
+	req = (SegmentRequest *) lfirst(state->next_request);
+	state->next_request = lnext(state->requests, state->next_request);
+
+	MemoryContextReset(state->batch_cxt);
+	oldcxt = MemoryContextSwitchTo(state->batch_cxt);
+	key = request_key(req);
+	entry = (CachedResponse *) hash_search(state->cache, &key, HASH_FIND, NULL);
+	if (entry == NULL)
+		entry = receive_response(state, req, key);
+
+	state->current = req;
+	state->rows = entry->rows;
+	state->nrows = entry->nrows;
+	state->next_row = 0;
+
+	/* one segment_id value serves all the rows of the response */
+	MemoryContextSwitchTo(state->batch_cxt);
+	if (state->cols.attnum[SEGMENT_FIELD_SEGMENT_ID] != 0)
+		state->segment_value = InputFunctionCall(&in->func, req->segment_id,
+												 in->ioparam, in->typmod);
+	MemoryContextSwitchTo(oldcxt);
+	return true;
+}
+
+/*
+ * Convert a value given as text with the column's input function.
+ */
+static Datum
+input_value(SegmentScanState *state, SegmentField field, char *text)
+{
+	ColumnInput *in = &state->input[field];
+
+	return InputFunctionCall(&in->func, text, in->ioparam, in->typmod);
+}
+
+/*
+ * Fill "slot" with one row of the current response.
+ */
+static void
+store_row(SegmentScanState *state, TupleTableSlot *slot, const SegmentRow *row)
+{
+	Datum	   *values = slot->tts_values;
+	bool	   *nulls = slot->tts_isnull;
+	SegmentColumns *cols = &state->cols;
+	SegmentRequest *req = state->current;
+	AttrNumber	att;
+
+	memset(nulls, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+
+	if ((att = cols->attnum[SEGMENT_FIELD_SEGMENT_ID]) != 0)
+	{
+		values[att - 1] = state->segment_value;
+		nulls[att - 1] = false;
+	}
+	if ((att = cols->attnum[SEGMENT_FIELD_TIME]) != 0)
+	{
+		if (cols->typid[SEGMENT_FIELD_TIME] == DATEOID)
+			values[att - 1] = DateADTGetDatum(row->day);
+		else
+			values[att - 1] = input_value(state, SEGMENT_FIELD_TIME,
+										  segment_format_day(row->day));
+		nulls[att - 1] = false;
+	}
+	if ((att = cols->attnum[SEGMENT_FIELD_SIZE]) != 0)
+	{
+		if (cols->typid[SEGMENT_FIELD_SIZE] == INT8OID)
+			values[att - 1] = Int64GetDatum(row->size);
+		else
+			values[att - 1] = input_value(state, SEGMENT_FIELD_SIZE,
+										  psprintf(INT64_FORMAT, row->size));
+		nulls[att - 1] = false;
+	}
+	if ((att = cols->attnum[SEGMENT_FIELD_LENGTH]) != 0 && !req->length_isnull)
+	{
+		values[att - 1] = input_value(state, SEGMENT_FIELD_LENGTH,
+									  psprintf("%d", req->length));
+		nulls[att - 1] = false;
+	}
+	if ((att = cols->attnum[SEGMENT_FIELD_ENDING_AT]) != 0 &&
+		!req->ending_at_isnull)
+	{
+		values[att - 1] = req->ending_at_value;
+		nulls[att - 1] = false;
+	}
+}
+
+/*
+ * Error context while converting a row: which request it came from.
+ */
+static void
+conversion_error_callback(void *arg)
+{
+	SegmentScanState *state = (SegmentScanState *) arg;
+
+	if (state->current)
+		errcontext("row %d of Braze request GET %s",
+				   state->next_row, state->current->target);
+}
+
+/*
+ * segmentIterateForeignScan
+ *		Return the next row.  The first call of a run computes its requests
+ *		from the parameter values of the moment and starts fetching.
+ */
+static TupleTableSlot *
+segmentIterateForeignScan(ForeignScanState *node)
+{
+	SegmentScanState *state = (SegmentScanState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	ErrorContextCallback errcallback;
+
+	ExecClearTuple(slot);
+
+	if (!state->started)
+		start_run(state, node->ss.ps.ps_ExprContext);
+
+	while (state->current == NULL || state->next_row >= state->nrows)
+	{
+		if (!next_response(state))
+			return slot;
+	}
+
+	errcallback.callback = conversion_error_callback;
+	errcallback.arg = state;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	store_row(state, slot, &state->rows[state->next_row++]);
+
+	error_context_stack = errcallback.previous;
+
+	ExecStoreVirtualTuple(slot);
+	return slot;
+}
+
+/*
+ * End the current run: abort its transfers and forget its requests.
+ */
+static void
+end_run(SegmentScanState *state)
+{
+	if (state->fetch)
+		segment_fetch_end(state->fetch);
+	state->fetch = NULL;
+	state->requests = NIL;
+	state->next_request = NULL;
+	state->current = NULL;
+	state->started = false;
+	MemoryContextReset(state->batch_cxt);
+	MemoryContextReset(state->run_cxt);
+}
+
+/*
+ * segmentReScanForeignScan
+ *		Restart: parameters may have changed, so the requests are computed
+ *		again on the next row asked for.  Responses already received stay
+ *		cached.
+ */
+static void
+segmentReScanForeignScan(ForeignScanState *node)
+{
+	end_run((SegmentScanState *) node->fdw_state);
+}
+
+/*
+ * segmentEndForeignScan
+ *		Release the transfers and the memory of the scan.
+ */
+static void
+segmentEndForeignScan(ForeignScanState *node)
+{
+	SegmentScanState *state = (SegmentScanState *) node->fdw_state;
+
+	if (state == NULL)
+		return;
+	end_run(state);
+	MemoryContextDelete(state->scan_cxt);
+	node->fdw_state = NULL;
+}
+
+/*
+ * Can the conditions be computed without running anything: no parameter
+ * set by another plan node and no subplan?
+ */
+static bool
+exec_param_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC)
+		return true;
+	if (IsA(node, SubPlan) || IsA(node, AlternativeSubPlan))
+		return true;
+	return expression_tree_walker(node, exec_param_walker, context);
+}
+
+static bool
+conds_are_computable(List *exprs)
+{
+	return !exec_param_walker((Node *) exprs, NULL);
+}
+
+/*
+ * segmentExplainForeignScan
+ *		With VERBOSE, show the pushed-down conditions and the requests the
+ *		scan sends (path and query string; never the host's key).  Plain
+ *		EXPLAIN computes the requests from constants and bound parameters
+ *		only and sends nothing.
+ */
+static void
+segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	SegmentScanState *state = (SegmentScanState *) node->fdw_state;
+	List	   *conds = NIL;
+	List	   *requests = NIL;
+	ListCell   *lc1,
+			   *lc2;
+	int			shown = 0;
+	int			n;
+
+	if (!es->verbose)
+		return;
+
+	forboth(lc1, state->cond_exprs, lc2, state->cond_kinds)
+	{
+		static const char *const ops[] = {
+			[SEGMENT_COND_SEGMENT_EQ] = "segment_id = ",
+			[SEGMENT_COND_SEGMENT_ANY] = "segment_id = ANY ",
+			[SEGMENT_COND_TIME_LT] = "time < ",
+			[SEGMENT_COND_TIME_LE] = "time <= ",
+			[SEGMENT_COND_TIME_EQ] = "time = ",
+			[SEGMENT_COND_TIME_GE] = "time >= ",
+			[SEGMENT_COND_TIME_GT] = "time > ",
+			[SEGMENT_COND_LENGTH_EQ] = "length = ",
+			[SEGMENT_COND_ENDING_AT_EQ] = "ending_at = ",
+		};
+
+		conds = lappend(conds,
+						psprintf("%s%s", ops[lfirst_int(lc2)],
+								 deparse_expression((Node *) lfirst(lc1),
+													es->deparse_cxt, true,
+													false)));
+	}
+	if (conds != NIL)
+		ExplainPropertyList("Braze Conditions", conds, es);
+
+	if (state->started)
+		requests = state->requests;
+	else if (conds_are_computable(state->cond_exprs))
+		requests = compute_requests(state, node->ss.ps.ps_ExprContext);
+	else
+	{
+		ExplainPropertyText("Braze Requests",
+							"computed at execution from the outer values",
+							es);
+		return;
+	}
+
+	n = list_length(requests);
+	if (es->format != EXPLAIN_FORMAT_TEXT)
+	{
+		List	   *targets = NIL;
+
+		foreach(lc1, requests)
+			targets = lappend(targets, ((SegmentRequest *) lfirst(lc1))->target);
+		ExplainPropertyInteger("Braze Request Count", NULL, n, es);
+		ExplainPropertyList("Braze Requests", targets, es);
+		return;
+	}
+
+	/* text: one line each, the first few of many */
+	ExplainPropertyInteger("Braze Requests", NULL, n, es);
+	foreach(lc1, requests)
+	{
+		if (shown == 5 && n > 6)
+		{
+			ExplainPropertyText("Braze Request",
+								psprintf("... %d more", n - shown), es);
+			break;
+		}
+		ExplainPropertyText("Braze Request",
+							psprintf("GET %s",
+									 ((SegmentRequest *) lfirst(lc1))->target),
+							es);
+		shown++;
+	}
+
+	if (es->analyze)
+	{
+		ExplainPropertyInteger("Braze Requests Sent", NULL,
+							   state->requests_sent, es);
+		ExplainPropertyInteger("Braze Responses Reused", NULL,
+							   state->requests_cached, es);
+	}
+}
+
+/*
+ * segmentImportForeignSchema
+ *		The API has one "schema", segments, with one "table", data_series.
+ */
+static List *
+segmentImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	ForeignServer *server = GetForeignServer(serverOid);
+	const char *table = "data_series";
+	bool		listed = false;
+	ListCell   *lc;
+
+	if (strcmp(stmt->remote_schema, "segments") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_SCHEMA_NOT_FOUND),
+				 errmsg("schema \"%s\" is not present on foreign server \"%s\"",
+						stmt->remote_schema, server->servername),
+				 errhint("The Braze API has one schema, \"segments\", with the table \"data_series\".")));
+
+	foreach(lc, stmt->table_list)
+	{
+		if (strcmp(((RangeVar *) lfirst(lc))->relname, table) == 0)
+			listed = true;
+	}
+	if ((stmt->list_type == FDW_IMPORT_SCHEMA_LIMIT_TO && !listed) ||
+		(stmt->list_type == FDW_IMPORT_SCHEMA_EXCEPT && listed))
+		return NIL;
+
+	return list_make1(psprintf("CREATE FOREIGN TABLE %s (segment_id text, \"time\" date, size bigint) SERVER %s",
+							   quote_identifier(table),
+							   quote_identifier(server->servername)));
+}

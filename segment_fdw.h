@@ -1,0 +1,185 @@
+/*-------------------------------------------------------------------------
+ *
+ * segment_fdw.h
+ *		  Shared definitions of segment_fdw, a foreign data wrapper for
+ *		  Braze's "Export segment analytics" API (GET /segments/data_series)
+ *
+ * The files of the extension, by concern:
+ *	segment_fdw.c	handler and FDW callbacks (sizes, paths, plan, scan, EXPLAIN)
+ *	option.c		option validator; reading options and column mapping
+ *	request.c		scan conditions -> the list of HTTP requests
+ *	http.c			libcurl: the shared multi handle, transfers, waiting
+ *	response.c		json-c: response bodies -> raw rows; HTTP error reports
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SEGMENT_FDW_H
+#define SEGMENT_FDW_H
+
+#include "nodes/pathnodes.h"
+#include "nodes/pg_list.h"
+#include "utils/date.h"
+
+#define SEGMENT_FDW_VERSION "1.0"
+
+/* The API path below the server's url, and its documented limits */
+#define SEGMENT_API_PATH "/segments/data_series"
+#define SEGMENT_API_MAX_LENGTH 100
+
+/*
+ * Days of data one request is asked to cover.  The API's boundary and time
+ * zone are undocumented, so each request asks for one more day on each side
+ * than it keeps: 100 - 2.
+ */
+#define SEGMENT_WINDOW_DAYS (SEGMENT_API_MAX_LENGTH - 2)
+
+/*
+ * Options of one foreign table, merged from the server, the user mapping
+ * and the table itself.
+ */
+typedef struct SegmentFdwOptions
+{
+	/* server */
+	char	   *url;			/* base URL, e.g. https://rest.iad-01.braze.com */
+	int			timeout_ms;		/* whole transfer */
+	int			connect_timeout_ms; /* connection phase */
+	int			max_concurrency;	/* transfers in flight per scan */
+	int			max_response_bytes; /* cap on one body */
+
+	/* user mapping */
+	char	   *api_key;		/* NULL when the mapping has none */
+
+	/* foreign table */
+	char	   *segment_id;		/* pinned segment, or NULL */
+	int			default_days;	/* days when no lower bound on time */
+} SegmentFdwOptions;
+
+/* The API fields a column can map to */
+typedef enum SegmentField
+{
+	SEGMENT_FIELD_SEGMENT_ID,
+	SEGMENT_FIELD_TIME,
+	SEGMENT_FIELD_SIZE,
+	SEGMENT_FIELD_LENGTH,		/* request parameter, optional column */
+	SEGMENT_FIELD_ENDING_AT,	/* request parameter, optional column */
+	SEGMENT_NUM_FIELDS
+} SegmentField;
+
+/* Which attribute holds each field (0 = none), and its type */
+typedef struct SegmentColumns
+{
+	AttrNumber	attnum[SEGMENT_NUM_FIELDS];
+	Oid			typid[SEGMENT_NUM_FIELDS];
+} SegmentColumns;
+
+/*
+ * What a pushed-down condition says; one per expression in the scan's
+ * fdw_exprs.  The column is always on the left: "time < expr".
+ */
+typedef enum SegmentCondKind
+{
+	SEGMENT_COND_SEGMENT_EQ,	/* segment_id = expr */
+	SEGMENT_COND_SEGMENT_ANY,	/* segment_id = ANY (array expr) */
+	SEGMENT_COND_TIME_LT,
+	SEGMENT_COND_TIME_LE,
+	SEGMENT_COND_TIME_EQ,
+	SEGMENT_COND_TIME_GE,
+	SEGMENT_COND_TIME_GT,
+	SEGMENT_COND_LENGTH_EQ,		/* length = expr */
+	SEGMENT_COND_ENDING_AT_EQ	/* ending_at = expr */
+} SegmentCondKind;
+
+/* A condition found by the planner: its kind and the non-column side */
+typedef struct SegmentCond
+{
+	SegmentCondKind kind;
+	Expr	   *expr;
+} SegmentCond;
+
+/* The value a condition's expression had when the scan started */
+typedef struct SegmentCondValue
+{
+	SegmentCondKind kind;
+	Oid			type;			/* type of the expression */
+	Datum		value;
+	bool		isnull;
+} SegmentCondValue;
+
+/* One HTTP request of a scan */
+typedef struct SegmentRequest
+{
+	char	   *segment_id;
+	int			length;			/* "length" parameter */
+	char	   *ending_at;		/* "ending_at" parameter, or NULL to omit */
+	DateADT		first_day;		/* days of the response to keep */
+	DateADT		last_day;
+	bool		length_isnull;	/* for a length column: NULL? */
+	Datum		ending_at_value;	/* for an ending_at column */
+	bool		ending_at_isnull;
+	char	   *url;			/* full URL */
+	char	   *target;			/* path and query, for EXPLAIN and errors */
+} SegmentRequest;
+
+/* A row of a response: one day of one segment */
+typedef struct SegmentRow
+{
+	DateADT		day;
+	int64		size;
+} SegmentRow;
+
+/* A response handed back by a fetch */
+typedef struct SegmentResponse
+{
+	const SegmentRequest *request;
+	long		status;			/* HTTP status */
+	char	   *body;			/* NUL-terminated */
+	size_t		len;
+	long		ratelimit_remaining;	/* X-RateLimit-Remaining, or -1 */
+	long		ratelimit_reset;	/* X-RateLimit-Reset, or -1 */
+} SegmentResponse;
+
+/* in option.c */
+extern void segment_get_options(Oid foreigntableid, Oid userid,
+								SegmentFdwOptions *opts);
+extern void segment_get_columns(Oid foreigntableid, SegmentColumns *cols);
+
+/* in request.c */
+extern bool segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
+									 const SegmentColumns *cols,
+									 Expr *clause, SegmentCond *cond);
+extern bool segment_cond_is_segment(SegmentCondKind kind);
+extern List *segment_build_requests(const SegmentFdwOptions *opts,
+									const SegmentCondValue *vals, int nvals);
+extern bool segment_parse_day(const char *str, DateADT *day);
+extern char *segment_format_day(DateADT day);
+extern double segment_estimate_segments(const SegmentFdwOptions *opts,
+										List *conds);
+extern double segment_estimate_days(PlannerInfo *root,
+									const SegmentFdwOptions *opts,
+									List *conds);
+extern double segment_estimate_requests(double days);
+
+/* in http.c */
+typedef struct SegmentFetch SegmentFetch;
+
+extern bool segment_check_url(const char *url, char **detail);
+extern void segment_url_for_request(const char *base_url,
+									SegmentRequest *req);
+extern SegmentFetch *segment_fetch_begin(MemoryContext parent,
+										 const SegmentFdwOptions *opts,
+										 List *requests);
+extern bool segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp);
+extern void segment_fetch_release_body(SegmentFetch *fetch,
+									   SegmentResponse *resp);
+extern void segment_fetch_end(SegmentFetch *fetch);
+extern int	segment_request_errcontext(const SegmentRequest *req);
+extern uint32 segment_wait_event(void);
+
+/* in response.c */
+extern int	segment_parse_body(const SegmentResponse *resp,
+							   const char *api_key, SegmentRow **rows);
+extern void segment_report_http_error(const SegmentResponse *resp,
+									  const char *api_key);
+extern char *segment_scrub_secret(const char *text, const char *secret);
+
+#endif							/* SEGMENT_FDW_H */

@@ -1,0 +1,103 @@
+# test/common.sh: shared by test/run, test/demo and the benchmarks.
+#
+# Installs the Debian packages the project needs (when run as root and one
+# is missing), builds and installs the extension, and starts a throwaway
+# PostgreSQL cluster and the stand-in Braze API on loopback.  Everything is
+# torn down by the EXIT trap that stop_all installs.
+
+PG_MAJOR=${PG_MAJOR:-15}
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+export PG_CONFIG=$PG_BIN/pg_config
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# The proxies of the environment must not see loopback test traffic.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+
+PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-cron
+  libcurl4-openssl-dev libjson-c-dev pkg-config make gcc curl python3 openssl"
+
+ensure_packages() {
+  local missing=()
+  for p in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  if [[ $(id -u) != 0 ]]; then
+    echo "missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build_and_install() {
+  make -C "$TOP" -s PG_CONFIG="$PG_CONFIG" >/dev/null
+  make -C "$TOP" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+}
+
+WORK=$(mktemp -d /tmp/segment_fdw_test.XXXXXX)
+chmod 755 "$WORK"
+STANDIN_PID=
+PG_STARTED=
+
+stop_all() {
+  if [[ -n $PG_STARTED ]]; then
+    as_pg "$PG_BIN/pg_ctl" -D "$WORK/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  if [[ -n $STANDIN_PID ]]; then
+    kill "$STANDIN_PID" 2>/dev/null || true
+    wait "$STANDIN_PID" 2>/dev/null || true
+  fi
+  [[ -n ${KEEP_WORK:-} ]] || rm -rf "$WORK"
+}
+trap stop_all EXIT
+
+# Run a command as the cluster's owner: postgres refuses to run as root.
+as_pg() {
+  if [[ $(id -u) == 0 ]]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_standin [extra standin.py options]: exports SEGMENT_FDW_TEST_URL
+start_standin() {
+  rm -f "$WORK/standin.port"
+  python3 "$TOP/test/standin.py" --port-file "$WORK/standin.port" "$@" \
+    >"$WORK/standin.log" 2>&1 &
+  STANDIN_PID=$!
+  for _ in $(seq 100); do
+    [[ -s $WORK/standin.port ]] && break
+    sleep 0.05
+  done
+  [[ -s $WORK/standin.port ]] || { echo "stand-in API did not start" >&2; cat "$WORK/standin.log" >&2; exit 1; }
+  export SEGMENT_FDW_TEST_URL="http://127.0.0.1:$(cat "$WORK/standin.port")"
+}
+
+# start_cluster [postgres -c settings...]: exports PGHOST, PGPORT, PGUSER
+start_cluster() {
+  local port
+  port=$(free_port)
+  [[ $(id -u) == 0 ]] && chown postgres: "$WORK"
+  as_pg "$PG_BIN/initdb" -D "$WORK/data" -A trust -U postgres --no-sync >"$WORK/initdb.log" 2>&1 ||
+    { cat "$WORK/initdb.log" >&2; exit 1; }
+  {
+    echo "listen_addresses = ''"
+    echo "unix_socket_directories = '$WORK'"
+    echo "port = $port"
+    echo "fsync = off"
+    echo "max_connections = 40"
+    for setting in "$@"; do echo "$setting"; done
+  } >>"$WORK/data/postgresql.conf"
+  as_pg "$PG_BIN/pg_ctl" -D "$WORK/data" -l "$WORK/postgres.log" -w start >/dev/null ||
+    { cat "$WORK/postgres.log" >&2; exit 1; }
+  PG_STARTED=1
+  export PGHOST=$WORK PGPORT=$port PGUSER=postgres PGDATABASE=postgres
+}

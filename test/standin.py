@@ -1,0 +1,494 @@
+#!/usr/bin/env python3
+"""Stand-in for Braze's REST endpoint GET /segments/data_series (regression tests of segment_fdw).
+
+Usage: standin.py --port-file FILE [--port N] [--latency-ms N] [--tls-cert C --tls-key K] [--log F]
+Listens on 127.0.0.1 only (port 0 = ephemeral) and writes the port to FILE atomically once
+listening.  Python 3.11 standard library only.  Exits cleanly on SIGTERM / SIGINT.
+
+Auth: "Authorization: Bearer regress-key" passes; "Bearer regress-noperm" -> 403 Access Denied;
+anything else (missing, not "Bearer ", other key) -> 401 Invalid API key.  Auth comes first.
+
+GET /segments/data_series?segment_id=S&length=L[&ending_at=E]
+  * S required (400), L integer 1..100 (400), E = YYYY-MM-DD or ISO-8601 timestamp (offsets like
+    -05:00, -5:00, Z); the end day is the date part as written; missing -> today (UTC).
+  * 200 {"message": "success", "data": [{"time": "YYYY-MM-DD", "size": N}, ...]} for the days
+    E-L .. E-1 (ending_at day excluded, as observed on the real API), ascending, only days up to
+    yesterday (UTC).  size = 0 before 2020-01-01, else days_since_2020_01_01 * 10 +
+    (sum of S's UTF-8 bytes) % 1000.
+  * Every data_series response has Content-Type and X-RateLimit-Limit/-Remaining/-Reset headers;
+    Remaining starts at 249999 and drops by one per request (value reported, then decremented).
+  * Faults by magic segment_id (after auth and validation): http-NNN, html-502, message-error,
+    not-json, truncated, trailing-garbage, data-not-array, data-missing, not-object,
+    row-not-object, bad-time, bad-time-format, time-missing, time-not-string, size-float,
+    size-string, size-null, size-missing, size-huge, empty, slow-MS, stall-body, reset, echo-key,
+    flaky-N-SSS (first N requests with that exact query string fail with SSS), rows-N, huge-N.
+Other paths -> 404 JSON; other methods on data_series -> 405 JSON.
+
+Control endpoints (no auth, always "Connection: close"):
+  GET /__control/requests[?sort=1][&ua=1]  data_series request log, one line each:
+      <raw target>\tsegment_id=<decoded>[\tua=<User-Agent>\tauth=Bearer ***|missing|malformed]
+  GET /__control/stats                    "requests=N connections=N max_in_flight=N"
+  POST|GET /__control/reset                clear log, counters, flaky state, remaining, latency
+  GET /__control/set?remaining=N&latency_ms=N
+
+Every response is written with a single sendall (headers + body), with Content-Length.
+"""
+
+import argparse, calendar, datetime as dt, email.utils, functools, http, http.server, json
+import os, re, select, signal, socketserver, ssl, sys, threading, time, traceback, urllib.parse
+
+DS_PATH = "/segments/data_series"
+RATE_LIMIT = 250000
+REMAINING_START = 249999
+EPOCH_ORD = dt.date(2020, 1, 1).toordinal()
+MAX_ROWS = 2_900_000
+HTML_502 = (b"<html><head><title>502 Bad Gateway</title></head>"
+            b"<body><h1>502 Bad Gateway</h1></body></html>")
+
+# YYYY-MM-DD, optionally followed by a time and an offset (Z, +HH:MM, -H:MM, +HHMM, +HH).
+ENDING_AT_RE = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:[Tt]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,][0-9]+)?)?"
+    r"(?:[Zz]|[+-]([0-9]{1,2})(?::?([0-9]{2}))?)?)?", re.ASCII)
+
+# Faults that alter the last row of an otherwise normal success body.
+LAST_ROW_FAULTS = {
+    "bad-time": lambda r: r.update(time="2024-13-45"),
+    "bad-time-format": lambda r: r.update(time="01/02/2024"),
+    "time-missing": lambda r: r.pop("time"),
+    "time-not-string": lambda r: r.update(time=20240101),
+    "size-float": lambda r: r.update(size=12.5),
+    "size-string": lambda r: r.update(size="123"),
+    "size-null": lambda r: r.update(size=None),
+    "size-missing": lambda r: r.pop("size"),
+    "size-huge": lambda r: r.update(size=99999999999999999999),  # json.dumps writes it literally
+}
+FIXED_BODIES = {
+    "message-error": b'{"message": "export failed", "data": []}',
+    "not-json": b"this is not json",
+    "data-not-array": b'{"message": "success", "data": {"time": "2024-01-01", "size": 1}}',
+    "data-missing": b'{"message": "success"}',
+    "not-object": b"[1, 2, 3]",
+    "row-not-object": b'{"message": "success", "data": [42]}',
+    "empty": b'{"message": "success", "data": []}',
+}
+
+
+def jbytes(obj):
+    return json.dumps(obj).encode("utf-8")
+
+
+def utc_today():
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def reason(status):
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Status"
+
+
+def next_hour_epoch():
+    return (int(time.time()) // 3600 + 1) * 3600
+
+
+def parse_ending_at(text):
+    """Return the date part of an ISO-8601 date/timestamp, or None when it is not valid."""
+    m = ENDING_AT_RE.fullmatch(text)
+    if not m:
+        return None
+    try:
+        day = dt.date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        return None
+    if m[4] is not None and (int(m[4]) > 23 or int(m[5]) > 59 or int(m[6] or 0) > 60):
+        return None
+    if m[7] is not None and (int(m[7]) > 23 or int(m[8] or 0) > 59):
+        return None
+    return day
+
+
+def series_rows(segment_id, end_day, length):
+    """Rows for the days end_day-length .. end_day-1, capped at yesterday (UTC)."""
+    weight = sum(segment_id.encode("utf-8", "surrogatepass")) % 1000
+    first = max(1, end_day.toordinal() - length)
+    last = min(end_day.toordinal() - 1, utc_today().toordinal() - 1)
+    return [{"time": dt.date.fromordinal(o).isoformat(),
+             "size": 0 if o < EPOCH_ORD else (o - EPOCH_ORD) * 10 + weight}
+            for o in range(first, last + 1)]
+
+
+_MONTH_DAYS = {leap: [f"{m:02d}-{d:02d}" for m in range(1, 13)
+                      for d in range(1, calendar.monthrange(2000 if leap else 2001, m)[1] + 1)]
+               for leap in (False, True)}
+
+
+def synthetic_rows(n):
+    """n JSON row texts, one per day from 2000-01-01 ascending, size = 0-based index."""
+    out, year = [], 2000
+    while len(out) < n:
+        mds = _MONTH_DAYS[calendar.isleap(year)][:n - len(out)]
+        fmt = f'{{"time": "{year:04d}-%s", "size": %d}}'
+        out.extend(map(fmt.__mod__, zip(mds, range(len(out), len(out) + len(mds)))))
+        year += 1
+    return out
+
+
+@functools.lru_cache(maxsize=2)
+def rows_body(n):
+    rows = ", ".join(synthetic_rows(min(n, MAX_ROWS)))
+    return ('{"message": "success", "data": [' + rows + "]}").encode("ascii")
+
+
+def huge_body(nbytes):
+    return rows_body(max(1, nbytes // 38))   # a row is ~38 bytes with its separator
+
+
+class State:
+    """Counters and logs shared by all handler threads (guarded by self.lock)."""
+
+    def __init__(self, latency_ms):
+        self.lock = threading.Lock()
+        self.default_latency_ms = latency_ms
+        self.in_flight = 0
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.log = []            # (target, segment_id, user_agent, auth summary)
+            self.requests = 0
+            self.connections = 0
+            self.max_in_flight = 0
+            self.remaining = REMAINING_START
+            self.latency_ms = self.default_latency_ms
+            self.flaky = {}          # raw query string -> failures served
+            self.generation = getattr(self, "generation", 0) + 1
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server_version = "braze-standin/1.0"
+    timeout = 600                    # idle keep-alive connections are dropped after this
+
+    # ---- connection plumbing -------------------------------------------------------------
+    def setup(self):
+        # Count the connection as soon as it is accepted (in its own thread).  It is uncounted
+        # again if its first request is a control request, so that a test's own "reset" and
+        # "stats" calls never show up in connections=N.
+        st = self.server.state
+        with st.lock:
+            st.connections += 1
+            self.generation = st.generation
+        self.control_only = True
+        self.dead = False
+        self.flight = False
+        if isinstance(self.request, ssl.SSLSocket):
+            try:                     # TLS handshake here, in the connection's own thread
+                self.request.settimeout(10)
+                self.request.do_handshake()
+            except (OSError, ValueError):
+                self.dead = True
+        super().setup()
+
+    def handle(self):
+        if self.dead:
+            return
+        try:
+            super().handle()
+        except OSError:              # disconnects, resets, TLS errors, timeouts
+            self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+    def send_error(self, code, message=None, explain=None):
+        """Malformed requests / unknown methods: JSON error, then close (one sendall)."""
+        self.reply(code, jbytes({"message": message or reason(code)}), close=True)
+
+    def reply(self, status, body, ctype="application/json", headers=(), close=False,
+              content_length=None):
+        """Write status line, headers and body with one sendall."""
+        if close:
+            self.close_connection = True
+        lines = [f"HTTP/1.1 {status} {reason(status)}",
+                 f"Server: {self.server_version}",
+                 f"Date: {email.utils.formatdate(usegmt=True)}",
+                 f"Content-Type: {ctype}",
+                 f"Content-Length: {len(body) if content_length is None else content_length}"]
+        lines += [f"{k}: {v}" for k, v in headers]
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+        if getattr(self, "command", None) == "HEAD":
+            body = b""
+        self.wfile.write(head + body)
+        self.server.log(f"{getattr(self, 'requestline', '')} -> {status}")
+
+    def drain_request_body(self):
+        """Read (and discard) any request body so keep-alive stays in sync."""
+        length = self.headers.get("Content-Length", "0").strip()
+        if self.headers.get("Transfer-Encoding") or not length.isdigit():
+            self.close_connection = True   # chunked/odd uploads are not supported: don't reuse
+            return
+        left = int(length)
+        while left > 0 and (chunk := self.rfile.read(min(left, 65536))):
+            left -= len(chunk)
+        self.close_connection |= left > 0
+
+    # ---- routing ---------------------------------------------------------------------------
+    def do_GET(self):
+        self.drain_request_body()
+        target = self.path
+        path, _, query = target.partition("?")   # raw query: parse_qs decodes it later
+        try:
+            if path.startswith("/__control/"):
+                self.uncount_connection()
+                return self.control(path[len("/__control/"):], query)
+            self.control_only = False     # real traffic: keep this connection counted
+            if path == DS_PATH and self.command == "GET":
+                self.data_series(target, query)
+            elif path == DS_PATH:
+                self.reply(405, jbytes({"message": "Method Not Allowed"}),
+                           headers=[("Allow", "GET")])
+            else:
+                self.reply(404, jbytes({"message": "Not Found"}))
+        except OSError:
+            raise
+        except Exception:            # a bug here: report it, keep serving
+            traceback.print_exc()
+            self.reply(500, jbytes({"message": "stand-in internal error"}), close=True)
+
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET
+
+    # ---- control endpoints -----------------------------------------------------------------
+    def uncount_connection(self):
+        st = self.server.state
+        with st.lock:
+            st.connections -= self.control_only and self.generation == st.generation
+        self.control_only = False
+
+    def control(self, name, query):
+        st = self.server.state
+        q = urllib.parse.parse_qs(query, keep_blank_values=True)
+        flag = lambda k: q.get(k, ["0"])[0] not in ("", "0")
+        text = lambda status, s: self.reply(status, s.encode("utf-8"),
+                                            "text/plain; charset=utf-8", close=True)
+        if name == "reset" and self.command in ("GET", "POST"):
+            st.reset()               # also zeroes connections, incl. this control connection
+            return text(200, "ok\n")
+        if self.command != "GET":
+            return text(405, "method not allowed\n")
+        if name == "stats":
+            with st.lock:
+                line = (f"requests={st.requests} connections={st.connections} "
+                        f"max_in_flight={st.max_in_flight}\n")
+            return text(200, line)
+        if name == "requests":
+            with st.lock:
+                entries = list(st.log)
+            esc = lambda v: v.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+            lines = [f"{target}\tsegment_id={esc(seg)}" + (f"\tua={esc(ua)}\tauth={auth}"
+                                                         if flag("ua") else "")
+                     for target, seg, ua, auth in entries]
+            if flag("sort"):
+                lines.sort()
+            return text(200, "".join(line + "\n" for line in lines))
+        if name == "set":
+            try:
+                rem = int(q["remaining"][0]) if "remaining" in q else None
+                lat = int(q["latency_ms"][0]) if "latency_ms" in q else None
+            except ValueError:
+                return text(400, "bad value\n")
+            with st.lock:
+                st.remaining = st.remaining if rem is None else max(0, rem)
+                st.latency_ms = st.latency_ms if lat is None else max(0, lat)
+            return text(200, "ok\n")
+        return text(404, "unknown control endpoint\n")
+
+    # ---- data_series -----------------------------------------------------------------------
+    def end_flight(self):
+        """The response is written (or abandoned): leave the in-flight count once."""
+        if self.flight:
+            self.flight = False
+            with self.server.state.lock:
+                self.server.state.in_flight -= 1
+
+    def data_series(self, target, query):
+        st = self.server.state
+        params = urllib.parse.parse_qs(query, keep_blank_values=True)
+        seg = params.get("segment_id", [""])[0]
+        auth = self.headers.get("Authorization")
+        auth_summary = ("missing" if auth is None else
+                        "Bearer ***" if auth.startswith("Bearer ") and len(auth) > 7 else
+                        "malformed")
+        with st.lock:
+            st.requests += 1
+            st.in_flight += 1
+            st.max_in_flight = max(st.max_in_flight, st.in_flight)
+            remaining = st.remaining
+            st.remaining = max(0, remaining - 1)
+            latency_ms = st.latency_ms
+            st.log.append((target, seg, self.headers.get("User-Agent", ""), auth_summary))
+        self.flight = True
+        try:
+            if latency_ms > 0:
+                time.sleep(latency_ms / 1000)
+            self.data_series_response(query, params, seg, auth, remaining)
+        finally:
+            self.end_flight()
+
+    def data_series_response(self, query, params, seg, auth, remaining):
+        def send(status, body, ctype="application/json", rem=remaining, **kw):
+            rate = [("X-RateLimit-Limit", str(RATE_LIMIT)),
+                    ("X-RateLimit-Remaining", str(rem)),
+                    ("X-RateLimit-Reset", str(next_hour_epoch()))]
+            self.reply(status, body, ctype, headers=rate, **kw)
+
+        def injected(code):
+            send(code, jbytes({"message": f"stand-in error {code}", "errors": ["injected"]}),
+                 rem=0 if code == 429 else remaining)
+
+        # Auth first, then parameter validation.
+        if auth is None or not auth.startswith("Bearer "):
+            return send(401, jbytes({"message": "Invalid API key"}))
+        key = auth[len("Bearer "):]
+        if key == "regress-noperm":
+            return send(403, jbytes({"message": "Access Denied"}))
+        if key != "regress-key":
+            return send(401, jbytes({"message": "Invalid API key"}))
+        if not seg:
+            return send(400, jbytes({"message": "segment_id is required",
+                                     "errors": ["segment_id is required"]}))
+        length = params.get("length", [""])[0]
+        if not re.fullmatch(r"[+-]?[0-9]{1,9}", length, re.ASCII) or not 1 <= int(length) <= 100:
+            return send(400, jbytes({"message": "length must be an integer between 1 and 100",
+                                     "errors": ["invalid length"]}))
+        length = int(length)
+        if "ending_at" in params:
+            end_day = parse_ending_at(params["ending_at"][0])
+            if end_day is None:
+                return send(400, jbytes({"message": "ending_at is not a valid ISO 8601 datetime"}))
+        else:
+            end_day = utc_today()
+
+        # Faults chosen by magic segment ids.
+        if seg in FIXED_BODIES:
+            return send(200, FIXED_BODIES[seg])
+        if seg == "html-502":
+            return send(502, HTML_502, "text/html")
+        if seg == "echo-key":
+            return send(401, jbytes({"message": f"Invalid API key: {key}"}))
+        if seg == "reset":
+            self.close_connection = True
+            try:
+                self.connection.shutdown(2)   # SHUT_RDWR, then close: no response at all
+            finally:
+                self.connection.close()
+            return None
+        m = re.fullmatch(r"(http|flaky-([0-9]+)|rows|huge|slow)-([0-9]+)", seg, re.ASCII)
+        kind, num = (m[1], int(m[3])) if m else (None, 0)
+        if kind == "http" and 200 <= num <= 599:
+            return injected(num)
+        if kind and kind.startswith("flaky") and 200 <= num <= 599:
+            st = self.server.state
+            with st.lock:            # first N requests with this exact query string fail
+                fail = st.flaky.get(query, 0) < int(m[2])
+                st.flaky[query] = st.flaky.get(query, 0) + fail
+            if fail:
+                return injected(num)
+        if kind == "rows":
+            return send(200, rows_body(num))
+        if kind == "huge":
+            return send(200, huge_body(num))
+        if kind == "slow":
+            deadline = time.monotonic() + num / 1000
+            while (left := deadline - time.monotonic()) > 0:
+                time.sleep(min(left, 0.05))
+
+        rows = series_rows(seg, end_day, length)
+        if seg in LAST_ROW_FAULTS:
+            if not rows:             # nothing to corrupt: add a row so the fault still shows
+                rows.append({"time": "2024-01-01", "size": 0})
+            LAST_ROW_FAULTS[seg](rows[-1])
+        body = jbytes({"message": "success", "data": rows})
+        if seg == "truncated":
+            return send(200, body[:min(40, len(body) - 1)])
+        if seg == "trailing-garbage":
+            return send(200, body + b" xyz")
+        if seg == "stall-body":
+            send(200, body[:20], content_length=len(body))
+            self.end_flight()
+            self.close_connection = True
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:   # stop early once the client goes away
+                if select.select([self.connection], [], [], 0.2)[0]:
+                    break
+            return None
+        return send(200, body)
+
+
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, state, log_path):
+        self.state = state
+        self.log_file = open(log_path, "a", buffering=1) if log_path else None
+        self.log_lock = threading.Lock()
+        super().__init__(address, Handler)
+
+    def server_bind(self):
+        # Skip HTTPServer's getfqdn() (a reverse DNS lookup that can stall).
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+    def log(self, line):
+        if self.log_file:
+            with self.log_lock:
+                self.log_file.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port-file", required=True)
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--latency-ms", type=int, default=0)
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--log")
+    args = ap.parse_args()
+    if bool(args.tls_cert) != bool(args.tls_key):
+        ap.error("--tls-cert and --tls-key go together")
+
+    server = Server(("127.0.0.1", args.port), State(max(0, args.latency_ms)), args.log)
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True,
+                                        do_handshake_on_connect=False)
+
+    tmp = f"{args.port_file}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(f"{server.server_address[1]}\n")
+    os.rename(tmp, args.port_file)
+
+    def stop(signum, frame):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
