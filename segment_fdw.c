@@ -530,11 +530,16 @@ segmentBeginForeignScan(ForeignScanState *node, int eflags)
 							   HASH_CONTEXT);
 
 	if (state->opts.api_key == NULL && !(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+	{
+		const char *server = GetForeignServer(GetForeignTable(relid)->serverid)->servername;
+
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("user mapping for server \"%s\" has no \"api_key\" option",
-						GetForeignServer(GetForeignTable(relid)->serverid)->servername),
-				 errhint("Set it with CREATE USER MAPPING FOR CURRENT_USER SERVER ... OPTIONS (api_key '...').")));
+						server),
+				 errhint("Set it with ALTER USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (ADD api_key '...').",
+						 quote_identifier(server))));
+	}
 }
 
 /*
@@ -778,16 +783,18 @@ store_row(SegmentScanState *state, TupleTableSlot *slot, const SegmentRow *row)
 }
 
 /*
- * Error context while converting a row: which request it came from.
+ * Error context while converting a row: its day and the request it came
+ * from.  The row being converted is the one before next_row.
  */
 static void
 conversion_error_callback(void *arg)
 {
 	SegmentScanState *state = (SegmentScanState *) arg;
 
-	if (state->current)
-		errcontext("row %d of Braze request GET %s",
-				   state->next_row, state->current->target);
+	if (state->current && state->next_row > 0)
+		errcontext("day %s of Braze request GET %s",
+				   segment_format_day(state->rows[state->next_row - 1].day),
+				   state->current->target);
 }
 
 /*

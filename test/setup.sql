@@ -1,0 +1,36 @@
+-- Included by every regression suite: session settings, the stand-in API's
+-- URL, and functions that read what the stand-in received.
+\set ECHO none
+\getenv api_url SEGMENT_FDW_TEST_URL
+SET client_min_messages = warning;
+SET TimeZone = 'UTC';
+SET DateStyle = 'ISO, YMD';
+SELECT set_config('segment_fdw_test.url', :'api_url', false) IS NOT NULL AS url_set \gset
+CREATE SCHEMA IF NOT EXISTS standin;
+CREATE TEMP TABLE standin_out (n serial, line text);
+-- the lines of GET <stand-in>/<path>, in order
+CREATE OR REPLACE FUNCTION standin.get(path text) RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+BEGIN
+  TRUNCATE standin_out;
+  EXECUTE format('COPY standin_out (line) FROM PROGRAM %L WITH (DELIMITER E''\x01'')',
+                 format('curl -sS -X %s ''%s%s''',
+                        CASE WHEN path LIKE '%reset%' THEN 'POST' ELSE 'GET' END,
+                        current_setting('segment_fdw_test.url'), path));
+  RETURN QUERY SELECT line FROM standin_out ORDER BY n;
+END $$;
+-- forget the requests received so far
+CREATE OR REPLACE FUNCTION standin.reset() RETURNS void
+LANGUAGE sql AS $$ SELECT count(*) FROM standin.get('/__control/reset') $$;
+-- the request targets received since the last reset, in arrival order
+CREATE OR REPLACE FUNCTION standin.requests() RETURNS SETOF text
+LANGUAGE sql AS $$ SELECT split_part(l, E'\t', 1) FROM standin.get('/__control/requests') l $$;
+-- the same, sorted (for concurrent requests)
+CREATE OR REPLACE FUNCTION standin.requests_sorted() RETURNS SETOF text
+LANGUAGE sql AS $$ SELECT split_part(l, E'\t', 1) FROM standin.get('/__control/requests?sort=1') l $$;
+-- "requests=N connections=N max_in_flight=N"
+CREATE OR REPLACE FUNCTION standin.stats() RETURNS text
+LANGUAGE sql AS $$ SELECT l FROM standin.get('/__control/stats') l $$;
+SELECT standin.reset() AS reset_done \gset
+RESET client_min_messages;
+\set ECHO all
