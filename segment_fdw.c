@@ -125,6 +125,7 @@ typedef struct SegmentScanState
 	Datum		segment_value;	/* segment_id of the current request */
 
 	/* figures for EXPLAIN ANALYZE */
+	int64		runs;			/* starts, 1 + rescans that started again */
 	int64		requests_sent;
 	int64		requests_cached;
 } SegmentScanState;
@@ -587,6 +588,7 @@ start_run(SegmentScanState *state, ExprContext *econtext)
 	state->requests = compute_requests(state, econtext);
 	state->next_request = list_head(state->requests);
 	state->started = true;
+	state->runs++;
 
 	oldcxt = MemoryContextSwitchTo(state->run_cxt);
 	foreach(lc, state->requests)
@@ -925,7 +927,7 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	{
 		static const char *const ops[] = {
 			[SEGMENT_COND_SEGMENT_EQ] = "segment_id = ",
-			[SEGMENT_COND_SEGMENT_ANY] = "segment_id = ANY ",
+			[SEGMENT_COND_SEGMENT_ANY] = "segment_id = ANY (",
 			[SEGMENT_COND_TIME_LT] = "time < ",
 			[SEGMENT_COND_TIME_LE] = "time <= ",
 			[SEGMENT_COND_TIME_EQ] = "time = ",
@@ -936,23 +938,32 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		};
 
 		conds = lappend(conds,
-						psprintf("%s%s", ops[lfirst_int(lc2)],
+						psprintf("%s%s%s", ops[lfirst_int(lc2)],
 								 deparse_expression((Node *) lfirst(lc1),
 													es->deparse_cxt, true,
-													false)));
+													false),
+								 lfirst_int(lc2) == SEGMENT_COND_SEGMENT_ANY ? ")" : ""));
 	}
 	if (conds != NIL)
 		ExplainPropertyList("Braze Conditions", conds, es);
 
+	if (state->runs > 1)
+	{
+		/* rescanned: each run had its own requests */
+		ExplainPropertyInteger("Braze Runs", NULL, state->runs, es);
+		ExplainPropertyInteger("Braze Requests Sent", NULL,
+							   state->requests_sent, es);
+		ExplainPropertyInteger("Braze Responses Reused", NULL,
+							   state->requests_cached, es);
+		return;
+	}
 	if (state->started)
 		requests = state->requests;
 	else if (conds_are_computable(state->cond_exprs))
 		requests = compute_requests(state, node->ss.ps.ps_ExprContext);
 	else
 	{
-		ExplainPropertyText("Braze Requests",
-							"computed at execution from the outer values",
-							es);
+		ExplainPropertyText("Braze Requests", "computed at execution", es);
 		return;
 	}
 
