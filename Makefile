@@ -15,7 +15,7 @@ EXTENSION = segment_fdw
 DATA = segment_fdw--1.0.sql
 PGFILEDESC = "segment_fdw - foreign data wrapper for Braze segment analytics"
 
-REGRESS = options scan pushdown errors explain
+REGRESS = options scan pushdown errors explain concurrency ecosystem
 REGRESS_OPTS = --load-extension=segment_fdw
 
 PKG_CONFIG ?= pkg-config

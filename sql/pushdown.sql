@@ -48,7 +48,7 @@ SELECT m.name, s.time, s.size
 FROM my_segments m JOIN segment_sizes s ON s.segment_id = m.segment_id
 WHERE s.time BETWEEN '2024-01-01' AND '2024-01-02'
 ORDER BY m.name, s.time;
-SELECT * FROM standin.requests_sorted();
+SELECT * FROM standin.requests();
 
 -- the same (segment, window) twice in the outer side is asked once per
 -- scan; a join condition on time is pushed down too
@@ -61,7 +61,7 @@ SELECT e.segment_id, e.happened, s.size
 FROM events e JOIN segment_sizes s ON s.segment_id = e.segment_id AND s.time = e.happened
 WHERE s.time >= '2024-01-01' AND s.time < '2024-01-04'
 ORDER BY 1, 2;
-SELECT * FROM standin.requests_sorted();
+SELECT * FROM standin.requests();
 
 -- outer joins, LATERAL and correlated subqueries
 SELECT standin.reset() \gset

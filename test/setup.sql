@@ -5,28 +5,28 @@
 SET client_min_messages = warning;
 SET TimeZone = 'UTC';
 SET DateStyle = 'ISO, YMD';
-SELECT set_config('segment_fdw_test.url', :'api_url', false) IS NOT NULL AS url_set \gset
 CREATE SCHEMA IF NOT EXISTS standin;
-CREATE TEMP TABLE standin_out (n serial, line text);
+-- the stand-in's base URL, for every session of the suite
+SELECT format('CREATE OR REPLACE FUNCTION standin.url() RETURNS text LANGUAGE sql AS %L',
+              format('SELECT %L::text', :'api_url')) \gexec
 -- the lines of GET <stand-in>/<path>, in order
 CREATE OR REPLACE FUNCTION standin.get(path text) RETURNS SETOF text
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET client_min_messages = warning AS $$
 BEGIN
+  CREATE TEMP TABLE IF NOT EXISTS standin_out (n serial, line text);
   TRUNCATE standin_out;
   EXECUTE format('COPY standin_out (line) FROM PROGRAM %L WITH (DELIMITER E''\x01'')',
                  format('curl -sS -X %s ''%s%s''',
                         CASE WHEN path LIKE '%reset%' THEN 'POST' ELSE 'GET' END,
-                        current_setting('segment_fdw_test.url'), path));
+                        standin.url(), path));
   RETURN QUERY SELECT line FROM standin_out ORDER BY n;
 END $$;
 -- forget the requests received so far
 CREATE OR REPLACE FUNCTION standin.reset() RETURNS void
 LANGUAGE sql AS $$ SELECT count(*) FROM standin.get('/__control/reset') $$;
--- the request targets received since the last reset, in arrival order
+-- the request targets received since the last reset, sorted (concurrent
+-- requests arrive in any order)
 CREATE OR REPLACE FUNCTION standin.requests() RETURNS SETOF text
-LANGUAGE sql AS $$ SELECT split_part(l, E'\t', 1) FROM standin.get('/__control/requests') l $$;
--- the same, sorted (for concurrent requests)
-CREATE OR REPLACE FUNCTION standin.requests_sorted() RETURNS SETOF text
 LANGUAGE sql AS $$ SELECT split_part(l, E'\t', 1) FROM standin.get('/__control/requests?sort=1') l $$;
 -- "requests=N connections=N max_in_flight=N"
 CREATE OR REPLACE FUNCTION standin.stats() RETURNS text

@@ -333,11 +333,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
             st.log.append((target, seg, self.headers.get("User-Agent", ""), auth_summary))
         self.flight = True
         try:
-            if latency_ms > 0:
-                time.sleep(latency_ms / 1000)
+            if latency_ms > 0 and not self.wait_unless_gone(latency_ms / 1000):
+                return
             self.data_series_response(query, params, seg, auth, remaining)
         finally:
             self.end_flight()
+
+    def wait_unless_gone(self, seconds):
+        """Sleep for seconds; False (and the connection closed) if the client hung up first,
+        so an aborted request stops counting as in flight at once."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if select.select([self.connection], [], [], min(left, 0.05))[0]:
+                self.close_connection = True
+                return False
+        return True
 
     def data_series_response(self, query, params, seg, auth, remaining):
         def send(status, body, ctype="application/json", rem=remaining, **kw):
@@ -402,10 +412,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return send(200, rows_body(num))
         if kind == "huge":
             return send(200, huge_body(num))
-        if kind == "slow":
-            deadline = time.monotonic() + num / 1000
-            while (left := deadline - time.monotonic()) > 0:
-                time.sleep(min(left, 0.05))
+        if kind == "slow" and not self.wait_unless_gone(num / 1000):
+            return None
 
         rows = series_rows(seg, end_day, length)
         if seg in LAST_ROW_FAULTS:
