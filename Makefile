@@ -5,6 +5,7 @@
 MODULE_big = segment_fdw
 OBJS = \
 	$(WIN32RES) \
+	fetch.o \
 	http.o \
 	option.o \
 	request.o \
@@ -15,7 +16,7 @@ EXTENSION = segment_fdw
 DATA = segment_fdw--1.0.sql
 PGFILEDESC = "segment_fdw - foreign data wrapper for Braze segment analytics"
 
-REGRESS = options scan pushdown errors explain concurrency ecosystem
+REGRESS = options scan pushdown errors retries explain concurrency tls security ecosystem
 REGRESS_OPTS = --load-extension=segment_fdw
 
 PKG_CONFIG ?= pkg-config
@@ -25,3 +26,6 @@ SHLIB_LINK = $(shell $(PKG_CONFIG) --libs libcurl json-c)
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every object depends on the shared header
+$(OBJS): segment_fdw.h

@@ -1,24 +1,22 @@
 /*-------------------------------------------------------------------------
  *
  * http.c
- *		  libcurl for segment_fdw: URLs, the shared multi handle, transfers
- *		  and waiting on them
+ *		  libcurl for segment_fdw: URLs, the backend's multi handle, single
+ *		  transfers, and waiting on them
  *
  * One CURLM lives for the whole backend, so its connection cache keeps
- * connections to Braze alive across queries; finished easy handles go back
- * to a small pool.  A scan's requests run as a "fetch": up to
- * max_concurrency transfers at once, handed back in request order so rows
- * come out in a stable order, holding at most max_concurrency bodies.
+ * connections to Braze alive across queries; easy handles go back to a
+ * small pool when a transfer ends.  Which transfers run when, and what is
+ * retried, is fetch.c's business: this file starts a transfer, lets curl
+ * work on it, and records its outcome in the SegmentTransfer.
  *
  * The backend waits on curl's sockets and its own latch together
  * (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION with a WaitEventSet),
  * so cancel and statement_timeout act at once and nothing busy-loops.
  *
  * No PostgreSQL error is ever raised inside a curl callback: the callbacks
- * record what happened and return, and errors are raised afterwards.  The
- * easy handles of a fetch are detached by a reset callback of the fetch's
- * memory context, so they are released whether the scan ends normally or
- * its query fails.
+ * record what happened and return (an abort code if need be), and errors
+ * are raised afterwards by the caller.
  *
  *-------------------------------------------------------------------------
  */
@@ -39,51 +37,15 @@
 #define MAX_IDLE_HANDLES 64
 #define MAX_WATCHED_SOCKETS 256
 
-/* Longest single wait; curl's timer normally fires sooner */
-#define MAX_WAIT_MS 1000
-
-/* One HTTP request of a fetch, and what came back */
-typedef struct Transfer
-{
-	SegmentFetch *fetch;
-	SegmentRequest *request;
-	CURL	   *easy;			/* attached to the multi handle, or NULL */
-	bool		started;
-	bool		done;
-	CURLcode	result;
-	long		status;
-	char	   *body;			/* in the fetch's context */
-	size_t		len;
-	size_t		cap;
-	bool		too_large;		/* body passed max_response_bytes */
-	bool		out_of_memory;
-	bool		connected;		/* connection (and TLS) was established */
-	long		ratelimit_remaining;	/* -1 if the header was absent */
-	long		ratelimit_reset;
-	char		errbuf[CURL_ERROR_SIZE];
-} Transfer;
-
-struct SegmentFetch
-{
-	MemoryContext cxt;			/* holds this struct and the bodies */
-	MemoryContextCallback cleanup;
-	struct curl_slist *headers; /* Authorization, Accept */
-	int			timeout_ms;
-	int			connect_timeout_ms;
-	int			max_concurrency;
-	size_t		max_response_bytes;
-	Transfer   *transfers;
-	int			ntransfers;
-	int			next_start;		/* first transfer not yet started */
-	int			next_emit;		/* first transfer not yet handed back */
-};
-
 /* A socket curl wants watched, and for what (CURL_POLL_IN/OUT/INOUT) */
 typedef struct WatchedSocket
 {
 	curl_socket_t fd;
 	int			what;
 } WatchedSocket;
+
+StaticAssertDecl(SEGMENT_ERROR_SIZE >= CURL_ERROR_SIZE,
+				 "SEGMENT_ERROR_SIZE must hold libcurl's error buffer");
 
 static CURLM *multi = NULL;
 static CURL *idle_handles[MAX_IDLE_HANDLES];
@@ -101,12 +63,8 @@ static size_t write_callback(char *ptr, size_t size, size_t nmemb,
 							 void *userdata);
 static size_t header_callback(char *ptr, size_t size, size_t nmemb,
 							  void *userdata);
-static void fetch_cleanup(void *arg);
-static void start_transfer(SegmentFetch *fetch, Transfer *t);
 static void release_handle(CURL *easy);
-static void wait_for_activity(void);
 static void drive(curl_socket_t fd, int ev_bitmask);
-static void report_transfer_error(SegmentFetch *fetch, Transfer *t);
 
 /*
  * Check that "url" can be a server's url: an absolute http or https URL
@@ -342,17 +300,17 @@ timer_callback(CURLM *m, long timeout_ms, void *userp)
 }
 
 /*
- * Append received body bytes.  Memory comes from the fetch's context
- * without throwing; past max_response_bytes or out of memory, abort the
- * transfer (returning a short count) and let the caller report it.
+ * Append received body bytes.  Memory comes from the transfer's context
+ * without throwing; past max_bytes or out of memory, abort the transfer
+ * (returning a short count) and let the caller report it.
  */
 static size_t
 write_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-	Transfer   *t = (Transfer *) userdata;
+	SegmentTransfer *t = (SegmentTransfer *) userdata;
 	size_t		n = size * nmemb;
 
-	if (t->len + n > t->fetch->max_response_bytes)
+	if (t->len + n > t->max_bytes)
 	{
 		t->too_large = true;
 		return 0;
@@ -363,7 +321,7 @@ write_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 		size_t		newcap = Max(t->cap * 2, Max(t->len + n + 1, 8192));
 		char	   *newbody;
 
-		newbody = MemoryContextAllocExtended(t->fetch->cxt, newcap,
+		newbody = MemoryContextAllocExtended(t->cxt, newcap,
 											 MCXT_ALLOC_NO_OOM | MCXT_ALLOC_HUGE);
 		if (newbody == NULL)
 		{
@@ -386,141 +344,106 @@ write_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 /*
+ * Read a number from a header line's value (not NUL-terminated); -1 if
+ * there is none.
+ */
+static long
+header_number(const char *value, size_t len)
+{
+	char		buf[32];
+	char	   *end;
+	long		v;
+
+	if (len >= sizeof(buf))
+		return -1;
+	memcpy(buf, value, len);
+	buf[len] = '\0';
+	errno = 0;
+	v = strtol(buf, &end, 10);
+	if (errno != 0 || end == buf || v < 0)
+		return -1;
+	return v;
+}
+
+/*
  * Pick the rate-limit headers out of the response.  Names are matched
- * without regard to case (HTTP/2 sends them in lower case).
+ * without regard to case (HTTP/2 sends them in lower case).  A status line
+ * starts a new response (after a 100 Continue, say): forget the last one.
  */
 static size_t
 header_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-	Transfer   *t = (Transfer *) userdata;
+	static const struct
+	{
+		const char *name;
+		size_t		offset;
+	}			headers[] = {
+		{"x-ratelimit-limit:", offsetof(SegmentTransfer, ratelimit_limit)},
+		{"x-ratelimit-remaining:", offsetof(SegmentTransfer, ratelimit_remaining)},
+		{"x-ratelimit-reset:", offsetof(SegmentTransfer, ratelimit_reset)},
+		{"retry-after:", offsetof(SegmentTransfer, retry_after)},
+	};
+	SegmentTransfer *t = (SegmentTransfer *) userdata;
 	size_t		n = size * nmemb;
-	static const char remaining[] = "x-ratelimit-remaining:";
-	static const char reset[] = "x-ratelimit-reset:";
-	char		value[32];
-	size_t		namelen;
-	long	   *target;
+	int			i;
 
-	if (n >= sizeof(remaining) - 1 &&
-		pg_strncasecmp(ptr, remaining, sizeof(remaining) - 1) == 0)
+	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0)
 	{
-		namelen = sizeof(remaining) - 1;
-		target = &t->ratelimit_remaining;
-	}
-	else if (n >= sizeof(reset) - 1 &&
-			 pg_strncasecmp(ptr, reset, sizeof(reset) - 1) == 0)
-	{
-		namelen = sizeof(reset) - 1;
-		target = &t->ratelimit_reset;
-	}
-	else
+		t->ratelimit_limit = t->ratelimit_remaining = -1;
+		t->ratelimit_reset = t->retry_after = -1;
 		return n;
+	}
 
-	/* the header line is not NUL-terminated: copy the value out */
-	if (n - namelen < sizeof(value))
+	for (i = 0; i < lengthof(headers); i++)
 	{
-		char	   *end;
-		long		v;
+		size_t		namelen = strlen(headers[i].name);
 
-		memcpy(value, ptr + namelen, n - namelen);
-		value[n - namelen] = '\0';
-		errno = 0;
-		v = strtol(value, &end, 10);
-		if (errno == 0 && end != value)
-			*target = v;
+		if (n >= namelen && pg_strncasecmp(ptr, headers[i].name, namelen) == 0)
+		{
+			*(long *) ((char *) t + headers[i].offset) =
+				header_number(ptr + namelen, n - namelen);
+			break;
+		}
 	}
 	return n;
 }
 
 /*
- * Start fetching "requests" (a list of SegmentRequest): the transfers are
- * started by segment_fetch_next as room allows.  The fetch and its bodies
- * live in a new child of "parent".
+ * The request headers of a user: the key in a Bearer Authorization header
+ * (never in the URL).  The list is malloc'd by curl: the caller frees it
+ * with segment_free_headers on every path.
  */
-SegmentFetch *
-segment_fetch_begin(MemoryContext parent, const SegmentFdwOptions *opts,
-					List *requests)
+void *
+segment_make_headers(const char *api_key)
 {
-	MemoryContext cxt;
-	SegmentFetch *fetch;
-	char	   *auth;
+	char	   *auth = psprintf("Authorization: Bearer %s", api_key);
 	struct curl_slist *list;
-	ListCell   *lc;
-	int			i = 0;
+	struct curl_slist *more = NULL;
 
-	ensure_multi();
-
-	cxt = AllocSetContextCreate(parent, "segment_fdw fetch",
-								ALLOCSET_DEFAULT_SIZES);
-	fetch = MemoryContextAllocZero(cxt, sizeof(SegmentFetch));
-	fetch->cxt = cxt;
-	fetch->timeout_ms = opts->timeout_ms;
-	fetch->connect_timeout_ms = opts->connect_timeout_ms;
-	fetch->max_concurrency = opts->max_concurrency;
-	fetch->max_response_bytes = (size_t) opts->max_response_bytes;
-	fetch->ntransfers = list_length(requests);
-	fetch->transfers = MemoryContextAllocZero(cxt,
-											  sizeof(Transfer) * Max(fetch->ntransfers, 1));
-	foreach(lc, requests)
-	{
-		Transfer   *t = &fetch->transfers[i++];
-
-		t->fetch = fetch;
-		t->request = (SegmentRequest *) lfirst(lc);
-		t->ratelimit_remaining = -1;
-		t->ratelimit_reset = -1;
-	}
-
-	/* from now on, the context's deletion releases the handles */
-	fetch->cleanup.func = fetch_cleanup;
-	fetch->cleanup.arg = fetch;
-	MemoryContextRegisterResetCallback(cxt, &fetch->cleanup);
-
-	auth = psprintf("Authorization: Bearer %s", opts->api_key);
 	list = curl_slist_append(NULL, auth);
 	memset(auth, 0, strlen(auth));
 	pfree(auth);
 	if (list != NULL)
+		more = curl_slist_append(list, "Accept: application/json");
+	if (more == NULL)
 	{
-		fetch->headers = list;
-		list = curl_slist_append(list, "Accept: application/json");
-	}
-	if (list == NULL)
+		curl_slist_free_all(list);
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
-
-	return fetch;
+	}
+	return more;
 }
 
-/*
- * Release what a fetch holds outside PostgreSQL's memory: the easy handles
- * still attached and the header list.  Runs when the fetch's context is
- * reset or deleted, on success and on error alike; it must not throw.
- */
-static void
-fetch_cleanup(void *arg)
+void
+segment_free_headers(void *headers)
 {
-	SegmentFetch *fetch = (SegmentFetch *) arg;
-	int			i;
-
-	for (i = 0; i < fetch->ntransfers; i++)
-	{
-		Transfer   *t = &fetch->transfers[i];
-
-		if (t->easy != NULL)
-		{
-			curl_multi_remove_handle(multi, t->easy);
-			release_handle(t->easy);
-			t->easy = NULL;
-		}
-	}
-	curl_slist_free_all(fetch->headers);
-	fetch->headers = NULL;
+	curl_slist_free_all((struct curl_slist *) headers);
 }
 
 /*
  * Return an easy handle to the pool, forgetting its options (they point to
- * memory of the fetch that used it).
+ * memory of the transfer that used it).
  */
 static void
 release_handle(CURL *easy)
@@ -533,14 +456,19 @@ release_handle(CURL *easy)
 }
 
 /*
- * Configure an easy handle for transfer "t" and add it to the multi handle.
+ * Start (or restart) transfer "t": configure an easy handle from "http"
+ * and add it to the multi handle.  The outcome of an earlier attempt is
+ * forgotten.
  */
-static void
-start_transfer(SegmentFetch *fetch, Transfer *t)
+void
+segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
 {
 	CURL	   *easy;
 	CURLcode	rc = CURLE_OK;
 	CURLMcode	mrc;
+
+	ensure_multi();
+	Assert(t->handle == NULL);
 
 	easy = (n_idle_handles > 0) ? idle_handles[--n_idle_handles] : curl_easy_init();
 	if (easy == NULL)
@@ -549,31 +477,45 @@ start_transfer(SegmentFetch *fetch, Transfer *t)
 				 errmsg("out of memory"),
 				 errdetail("Could not create a libcurl handle.")));
 
-	t->started = true;
+	if (t->body)
+		pfree(t->body);
+	t->body = NULL;
+	t->len = t->cap = 0;
 	t->done = false;
-	t->len = 0;
+	t->result = CURLE_OK;
+	t->status = 0;
+	t->too_large = t->out_of_memory = t->connected = false;
+	t->ratelimit_limit = t->ratelimit_remaining = -1;
+	t->ratelimit_reset = t->retry_after = -1;
+	t->elapsed_ms = 0;
 	t->errbuf[0] = '\0';
+	t->max_bytes = (size_t) http->max_response_bytes;
 
 #define SETOPT(opt, val) \
 	do { if (rc == CURLE_OK) rc = curl_easy_setopt(easy, opt, val); } while (0)
 
 	SETOPT(CURLOPT_URL, t->request->url);
 	SETOPT(CURLOPT_HTTPGET, 1L);
-	SETOPT(CURLOPT_HTTPHEADER, fetch->headers);
+	SETOPT(CURLOPT_HTTPHEADER, (struct curl_slist *) http->headers);
 	SETOPT(CURLOPT_USERAGENT, "segment_fdw/" SEGMENT_FDW_VERSION);
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+	SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "https");
 #else
 	SETOPT(CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	SETOPT(CURLOPT_REDIR_PROTOCOLS, (long) CURLPROTO_HTTPS);
 #endif
+	/* a redirect is an answer, never followed */
 	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
 	SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
 	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
-	SETOPT(CURLOPT_TIMEOUT_MS, (long) fetch->timeout_ms);
-	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long) fetch->connect_timeout_ms);
+	if (http->ca_file)
+		SETOPT(CURLOPT_CAINFO, http->ca_file);
+	SETOPT(CURLOPT_TIMEOUT_MS, (long) http->timeout_ms);
+	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long) http->connect_timeout_ms);
 	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
-	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) fetch->max_response_bytes);
+	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) http->max_response_bytes);
 	SETOPT(CURLOPT_WRITEFUNCTION, write_callback);
 	SETOPT(CURLOPT_WRITEDATA, t);
 	SETOPT(CURLOPT_HEADERFUNCTION, header_callback);
@@ -600,12 +542,27 @@ start_transfer(SegmentFetch *fetch, Transfer *t)
 				 errmsg("could not start a libcurl transfer: %s",
 						curl_multi_strerror(mrc))));
 	}
-	t->easy = easy;
+	t->handle = easy;
+}
+
+/*
+ * Stop transfer "t" if it is running, closing its connection.  Does not
+ * throw: it runs from memory context reset callbacks.
+ */
+void
+segment_transfer_abort(SegmentTransfer *t)
+{
+	if (t->handle != NULL)
+	{
+		curl_multi_remove_handle(multi, (CURL *) t->handle);
+		release_handle((CURL *) t->handle);
+		t->handle = NULL;
+	}
 }
 
 /*
  * Let curl act on socket "fd" (or on its timer, for CURL_SOCKET_TIMEOUT),
- * then collect the transfers it finished.  Each finished handle goes back
+ * then record the transfers it finished.  Each finished handle goes back
  * to the pool at once; its connection stays in the multi's cache.
  */
 static void
@@ -614,7 +571,6 @@ drive(curl_socket_t fd, int ev_bitmask)
 	int			running;
 	int			pending;
 	CURLMsg    *msg;
-	curl_off_t	pretransfer;
 
 	if (fd == CURL_SOCKET_TIMEOUT)
 		timer_ms = -1;
@@ -622,42 +578,49 @@ drive(curl_socket_t fd, int ev_bitmask)
 
 	while ((msg = curl_multi_info_read(multi, &pending)) != NULL)
 	{
-		Transfer   *t = NULL;
+		SegmentTransfer *t = NULL;
+		CURL	   *easy = msg->easy_handle;
+		curl_off_t	pretransfer = 0;
+		curl_off_t	total = 0;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &t);
 		t->result = msg->data.result;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &t->status);
-		/* zero time to "ready to send" means the connection never was */
-		if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRETRANSFER_TIME_T,
-							  &pretransfer) == CURLE_OK)
-			t->connected = (pretransfer > 0);
+		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->status);
+		/* zero time to "ready to send" means no connection was made */
+		curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+		curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total);
+		t->connected = (pretransfer > 0);
+		t->elapsed_ms = total / 1000.0;
 		t->done = true;
 
-		curl_multi_remove_handle(multi, t->easy);
-		release_handle(t->easy);
-		t->easy = NULL;
+		curl_multi_remove_handle(multi, easy);
+		release_handle(easy);
+		t->handle = NULL;
 	}
 }
 
 /*
- * Wait until one of curl's sockets is ready, curl's timer expires or the
- * latch is set, then let curl act.  Interrupts (cancel, statement_timeout,
- * termination) are honoured right after the wait.
+ * Wait until one of curl's sockets is ready, curl's timer expires, the
+ * latch is set or "timeout" ms pass (-1: no limit of the caller's), then
+ * let curl act.  Interrupts (cancel, statement_timeout, termination) are
+ * honoured right after the wait.  Returns the milliseconds waited.
  */
-static void
-wait_for_activity(void)
+double
+segment_http_wait(long timeout)
 {
 	WaitEventSet *volatile set = NULL;
 	WaitEvent	occurred[MAX_WATCHED_SOCKETS + 2];
-	long		timeout = MAX_WAIT_MS;
+	TimestampTz start = GetCurrentTimestamp();
 	int			nevents = 0;
 	int			i;
 
+	if (timeout < 0)
+		timeout = 1000;
 	if (timer_ms >= 0)
 	{
-		long		elapsed = (long) ((GetCurrentTimestamp() - timer_set_at) / 1000);
+		long		elapsed = (long) ((start - timer_set_at) / 1000);
 
 		timeout = Min(timeout, Max(timer_ms - elapsed, 0));
 	}
@@ -719,10 +682,12 @@ wait_for_activity(void)
 		drive(CURL_SOCKET_TIMEOUT, 0);
 
 	CHECK_FOR_INTERRUPTS();
+	return (GetCurrentTimestamp() - start) / 1000.0;
 }
 
 /*
- * The wait event shown in pg_stat_activity while waiting on Braze.
+ * The wait event shown in pg_stat_activity while waiting on Braze: a named
+ * extension event on PostgreSQL 17 and later, "Extension" before.
  */
 uint32
 segment_wait_event(void)
@@ -739,109 +704,49 @@ segment_wait_event(void)
 }
 
 /*
- * Hand back the next response of the fetch, in request order, waiting for
- * it as needed; false when all have been handed back.  A transfer that
- * failed at the transport level raises its error here, as soon as it is
- * seen, whatever its place; an HTTP error status is handed back (with its
- * body, for the message) ahead of earlier responses still in flight.
+ * Did the attempt fail in a way worth retrying: a connection that could
+ * not be made or broke, or a timeout?  Refused TLS, a body too large and
+ * local trouble are not.
  */
 bool
-segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
+segment_transfer_is_transient(const SegmentTransfer *t)
 {
-	for (;;)
+	if (t->too_large || t->out_of_memory)
+		return false;
+	switch ((CURLcode) t->result)
 	{
-		Transfer   *t;
-		int			i;
-
-		/* start what fits in the window of max_concurrency transfers */
-		while (fetch->next_start < fetch->ntransfers &&
-			   fetch->next_start < fetch->next_emit + fetch->max_concurrency)
-			start_transfer(fetch, &fetch->transfers[fetch->next_start++]);
-
-		if (fetch->next_emit >= fetch->ntransfers)
-			return false;
-
-		/* a failure anywhere fails the scan now */
-		t = NULL;
-		for (i = fetch->next_emit; i < fetch->next_start; i++)
-		{
-			Transfer   *u = &fetch->transfers[i];
-
-			if (u->done && (u->result != CURLE_OK || u->status != 200))
-			{
-				t = u;
-				break;
-			}
-		}
-		if (t == NULL && fetch->transfers[fetch->next_emit].done)
-			t = &fetch->transfers[fetch->next_emit++];
-
-		if (t != NULL)
-		{
-			if (t->result != CURLE_OK)
-				report_transfer_error(fetch, t);
-
-			resp->request = t->request;
-			resp->status = t->status;
-			resp->body = t->body ? t->body : "";
-			resp->len = t->len;
-			resp->ratelimit_remaining = t->ratelimit_remaining;
-			resp->ratelimit_reset = t->ratelimit_reset;
-			t->body = NULL;		/* now the caller's, see release_body */
-			t->len = t->cap = 0;
+		case CURLE_COULDNT_CONNECT:
+		case CURLE_OPERATION_TIMEDOUT:
+		case CURLE_SEND_ERROR:
+		case CURLE_RECV_ERROR:
+		case CURLE_GOT_NOTHING:
+		case CURLE_PARTIAL_FILE:
+		case CURLE_HTTP2:
+		case CURLE_HTTP2_STREAM:
 			return true;
-		}
-
-		wait_for_activity();
+		default:
+			return false;
 	}
-}
-
-/*
- * The caller is done with a response's body: free it, so a fetch holds at
- * most max_concurrency bodies.
- */
-void
-segment_fetch_release_body(SegmentFetch *fetch, SegmentResponse *resp)
-{
-	if (resp->len > 0)
-		pfree(resp->body);
-	resp->body = NULL;
-	resp->len = 0;
-}
-
-/*
- * End a fetch: abort the transfers still running and free its memory.
- */
-void
-segment_fetch_end(SegmentFetch *fetch)
-{
-	MemoryContextDelete(fetch->cxt);
-}
-
-/*
- * Errors context line naming the request, without host, headers or key.
- */
-int
-segment_request_errcontext(const SegmentRequest *req)
-{
-	return errcontext("Braze request GET %s", req->target);
 }
 
 /*
  * Raise the error of a transfer that failed below HTTP: a body too large,
  * a timeout (saying which one expired), a connection that could not be
- * made, or one that broke.
+ * made, or one that broke.  "attempts" counts the tries made.
  */
-static void
-report_transfer_error(SegmentFetch *fetch, Transfer *t)
+void
+segment_report_transfer_error(const SegmentTransfer *t,
+							  const SegmentHttpConfig *http, int attempts)
 {
-	const char *reason = t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result);
+	const char *reason = t->errbuf[0] ? t->errbuf :
+		curl_easy_strerror((CURLcode) t->result);
+	char	   *tries = attempts > 1 ? psprintf(" after %d attempts", attempts) : "";
 
 	if (t->too_large || t->result == CURLE_FILESIZE_EXCEEDED)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_REPLY_HANDLE),
-				 errmsg("response from Braze exceeds max_response_bytes (%zu bytes)",
-						fetch->max_response_bytes),
+				 errmsg("response from Braze exceeds max_response_bytes (%d bytes)",
+						http->max_response_bytes),
 				 errhint("A real response is a few kilobytes; check the server's url, or raise max_response_bytes."),
 				 segment_request_errcontext(t->request)));
 
@@ -851,22 +756,22 @@ report_transfer_error(SegmentFetch *fetch, Transfer *t)
 				 errmsg("out of memory while receiving a response from Braze"),
 				 segment_request_errcontext(t->request)));
 
-	switch (t->result)
+	switch ((CURLcode) t->result)
 	{
 		case CURLE_OPERATION_TIMEDOUT:
 			/* before the connection was made, the shorter limit expired */
 			if (!t->connected &&
-				fetch->connect_timeout_ms <= fetch->timeout_ms)
+				http->connect_timeout_ms <= http->timeout_ms)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-						 errmsg("could not connect to Braze within connect_timeout_ms (%d ms)",
-								fetch->connect_timeout_ms),
+						 errmsg("could not connect to Braze within connect_timeout_ms (%d ms)%s",
+								http->connect_timeout_ms, tries),
 						 errdetail_internal("%s", reason),
 						 segment_request_errcontext(t->request)));
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("request to Braze did not complete within timeout_ms (%d ms)",
-							fetch->timeout_ms),
+					 errmsg("request to Braze did not complete within timeout_ms (%d ms)%s",
+							http->timeout_ms, tries),
 					 errdetail_internal("%s", reason),
 					 segment_request_errcontext(t->request)));
 			break;
@@ -880,7 +785,7 @@ report_transfer_error(SegmentFetch *fetch, Transfer *t)
 		case CURLE_SSL_CERTPROBLEM:
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-					 errmsg("could not connect to Braze"),
+					 errmsg("could not connect to Braze%s", tries),
 					 errdetail_internal("%s", reason),
 					 segment_request_errcontext(t->request)));
 			break;
@@ -888,8 +793,17 @@ report_transfer_error(SegmentFetch *fetch, Transfer *t)
 		default:
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("request to Braze failed"),
+					 errmsg("request to Braze failed%s", tries),
 					 errdetail_internal("%s", reason),
 					 segment_request_errcontext(t->request)));
 	}
+}
+
+/*
+ * An error context line naming the request, without host, headers or key.
+ */
+int
+segment_request_errcontext(const SegmentRequest *req)
+{
+	return errcontext("Braze request GET %s", req->target);
 }

@@ -50,6 +50,9 @@ static const SegmentFdwOption valid_options[] = {
 	{"connect_timeout_ms", ForeignServerRelationId, 1, 3600000},
 	{"max_concurrency", ForeignServerRelationId, 1, 64},
 	{"max_response_bytes", ForeignServerRelationId, 1024, INT_MAX},
+	{"max_retries", ForeignServerRelationId, 0, 10},
+	{"max_retry_wait_ms", ForeignServerRelationId, 0, 3600000},
+	{"ca_file", ForeignServerRelationId, 0, 0},
 
 	/* user mapping: the only place a secret may live */
 	{"api_key", UserMappingRelationId, 0, 0},
@@ -74,6 +77,8 @@ static const char *const field_names[SEGMENT_NUM_FIELDS] = {
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
 #define DEFAULT_MAX_CONCURRENCY 8
 #define DEFAULT_MAX_RESPONSE_BYTES (8 * 1024 * 1024)
+#define DEFAULT_MAX_RETRIES 3
+#define DEFAULT_MAX_RETRY_WAIT_MS 60000
 #define DEFAULT_DEFAULT_DAYS SEGMENT_API_MAX_LENGTH
 
 static const SegmentFdwOption *find_option(const char *name, Oid context);
@@ -145,6 +150,18 @@ segment_fdw_validator(PG_FUNCTION_ARGS)
 		}
 		else if (strcmp(opt->optname, "api_key") == 0)
 			check_api_key(value);
+		else if (strcmp(opt->optname, "ca_file") == 0)
+		{
+			/* it makes the backend read a file of the server's machine */
+			if (!superuser())
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("only superusers can set option \"ca_file\"")));
+			if (!is_absolute_path(value))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"ca_file\" must be an absolute path")));
+		}
 		else if (strcmp(opt->optname, "segment_id") == 0)
 		{
 			if (value[0] == '\0')
@@ -249,6 +266,8 @@ segment_get_options(Oid foreigntableid, Oid userid, SegmentFdwOptions *opts)
 	opts->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
 	opts->max_concurrency = DEFAULT_MAX_CONCURRENCY;
 	opts->max_response_bytes = DEFAULT_MAX_RESPONSE_BYTES;
+	opts->max_retries = DEFAULT_MAX_RETRIES;
+	opts->max_retry_wait_ms = DEFAULT_MAX_RETRY_WAIT_MS;
 	opts->default_days = DEFAULT_DEFAULT_DAYS;
 
 	options = list_concat(options, server->options);
@@ -268,6 +287,8 @@ segment_get_options(Oid foreigntableid, Oid userid, SegmentFdwOptions *opts)
 			opts->api_key = defGetString(def);
 		else if (strcmp(name, "segment_id") == 0)
 			opts->segment_id = defGetString(def);
+		else if (strcmp(name, "ca_file") == 0)
+			opts->ca_file = defGetString(def);
 		else
 		{
 			const SegmentFdwOption *opt;
@@ -288,6 +309,10 @@ segment_get_options(Oid foreigntableid, Oid userid, SegmentFdwOptions *opts)
 				opts->max_concurrency = value;
 			else if (strcmp(name, "max_response_bytes") == 0)
 				opts->max_response_bytes = value;
+			else if (strcmp(name, "max_retries") == 0)
+				opts->max_retries = value;
+			else if (strcmp(name, "max_retry_wait_ms") == 0)
+				opts->max_retry_wait_ms = value;
 			else if (strcmp(name, "default_days") == 0)
 				opts->default_days = value;
 		}

@@ -19,6 +19,7 @@
 
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "utils/timestamp.h"
 
 #include "segment_fdw.h"
 
@@ -291,6 +292,8 @@ segment_report_http_error(const SegmentResponse *resp, const char *api_key)
 	char	   *detail;
 	int			code;
 	const char *hint = NULL;
+	char	   *tries = resp->attempts > 1 ?
+		psprintf(" after %d attempts", resp->attempts) : "";
 
 	if (root != NULL &&
 		json_object_is_type(root, json_type_object) &&
@@ -325,7 +328,15 @@ segment_report_http_error(const SegmentResponse *resp, const char *api_key)
 			break;
 		case 429:
 			code = ERRCODE_CONFIGURATION_LIMIT_EXCEEDED;
-			hint = "The Braze rate limit is shared by the workspace; retry after it resets (header X-RateLimit-Reset).";
+			if (resp->retry_after >= 0)
+				hint = psprintf("Braze asks to retry after %ld s, longer than max_retry_wait_ms (%d ms) allows waiting.",
+								resp->retry_after, resp->max_retry_wait_ms);
+			else if (resp->ratelimit_reset >= 0)
+				hint = psprintf("The rate limit resets at %s; segment_fdw waits for a reset only up to max_retry_wait_ms (%d ms).",
+								timestamptz_to_str(time_t_to_timestamptz((pg_time_t) resp->ratelimit_reset)),
+								resp->max_retry_wait_ms);
+			else
+				hint = "The Braze rate limit is shared by the workspace; retry later.";
 			break;
 		default:
 			code = ERRCODE_FDW_ERROR;
@@ -336,8 +347,10 @@ segment_report_http_error(const SegmentResponse *resp, const char *api_key)
 
 	ereport(ERROR,
 			(errcode(code),
-			 errmsg("Braze API returned HTTP %ld (%s)",
-					resp->status, status_reason(resp->status)),
+			 resp->status == 429 ?
+			 errmsg("rate limited by Braze (HTTP 429)%s", tries) :
+			 errmsg("Braze API returned HTTP %ld (%s)%s",
+					resp->status, status_reason(resp->status), tries),
 			 errdetail_internal("%s", detail),
 			 hint ? errhint("%s", hint) : 0,
 			 segment_request_errcontext(resp->request)));

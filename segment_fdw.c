@@ -34,6 +34,7 @@
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -43,6 +44,8 @@
 #include "segment_fdw.h"
 
 PG_MODULE_MAGIC;
+
+void		_PG_init(void);
 
 /*
  * Cost model.  A round trip to Braze costs about as much as reading a few
@@ -126,8 +129,8 @@ typedef struct SegmentScanState
 
 	/* figures for EXPLAIN ANALYZE */
 	int64		runs;			/* starts, 1 + rescans that started again */
-	int64		requests_sent;
-	int64		requests_cached;
+	int64		requests_cached;	/* answered from the cache */
+	SegmentFetchStats stats;	/* of the requests sent */
 } SegmentScanState;
 
 /* Callback argument: naming the row being converted in errors */
@@ -174,6 +177,28 @@ static char *request_key(const SegmentRequest *req);
 static uint32 cache_key_hash(const void *key, Size keysize);
 static int	cache_key_match(const void *key1, const void *key2, Size keysize);
 static void conversion_error_callback(void *arg);
+static void explain_stats(SegmentScanState *state, ExplainState *es);
+
+/*
+ * Module load: the settings of segment_fdw.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomBoolVariable("segment_fdw.log_requests",
+							 "Logs each request to Braze at LOG level.",
+							 "Each attempt is logged with its URL (never the key), status, bytes, milliseconds and attempt number; without this setting, at DEBUG1.",
+							 &segment_log_requests,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("segment_fdw");
+#else
+	EmitWarningsOnPlaceholders("segment_fdw");
+#endif
+}
 
 /*
  * Foreign-data wrapper handler function: return a struct with pointers
@@ -601,10 +626,9 @@ start_run(SegmentScanState *state, ExprContext *econtext)
 	}
 	if (to_fetch != NIL)
 		state->fetch = segment_fetch_begin(state->run_cxt, &state->opts,
-										   to_fetch);
+										   to_fetch, &state->stats);
 	MemoryContextSwitchTo(oldcxt);
 
-	state->requests_sent += list_length(to_fetch);
 	state->requests_cached += list_length(state->requests) -
 		list_length(to_fetch);
 }
@@ -903,6 +927,37 @@ conds_are_computable(List *exprs)
 }
 
 /*
+ * The figures of the requests a scan sent, for EXPLAIN ANALYZE.  Timings
+ * only with TIMING, so that tests can show the rest.
+ */
+static void
+explain_stats(SegmentScanState *state, ExplainState *es)
+{
+	SegmentFetchStats *stats = &state->stats;
+	StringInfoData buf;
+	int			i;
+
+	ExplainPropertyInteger("Braze Requests Sent", NULL, stats->requests, es);
+	ExplainPropertyInteger("Braze Retries", NULL, stats->retries, es);
+	ExplainPropertyInteger("Braze Responses Reused", NULL,
+						   state->requests_cached, es);
+
+	initStringInfo(&buf);
+	for (i = 0; i < stats->nstatuses; i++)
+		appendStringInfo(&buf, "%s%ld=" INT64_FORMAT, i ? " " : "",
+						 stats->status[i], stats->status_count[i]);
+	if (stats->transport_errors > 0)
+		appendStringInfo(&buf, "%sno response=" INT64_FORMAT,
+						 buf.len ? " " : "", stats->transport_errors);
+	ExplainPropertyText("Braze Responses", buf.len ? buf.data : "none", es);
+	ExplainPropertyInteger("Braze Bytes Received", "bytes", stats->bytes, es);
+	ExplainPropertyInteger("Braze Most In Flight", NULL,
+						   stats->max_in_flight, es);
+	if (es->timing)
+		ExplainPropertyFloat("Braze Wait Time", "ms", stats->wait_ms, 3, es);
+}
+
+/*
  * segmentExplainForeignScan
  *		With VERBOSE, show the pushed-down conditions and the requests the
  *		scan sends (path and query string; never the host's key).  Plain
@@ -951,10 +1006,7 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	{
 		/* rescanned: each run had its own requests */
 		ExplainPropertyInteger("Braze Runs", NULL, state->runs, es);
-		ExplainPropertyInteger("Braze Requests Sent", NULL,
-							   state->requests_sent, es);
-		ExplainPropertyInteger("Braze Responses Reused", NULL,
-							   state->requests_cached, es);
+		explain_stats(state, es);
 		return;
 	}
 	if (state->started)
@@ -997,12 +1049,7 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	}
 
 	if (es->analyze)
-	{
-		ExplainPropertyInteger("Braze Requests Sent", NULL,
-							   state->requests_sent, es);
-		ExplainPropertyInteger("Braze Responses Reused", NULL,
-							   state->requests_cached, es);
-	}
+		explain_stats(state, es);
 }
 
 /*

@@ -8,7 +8,8 @@
  *	segment_fdw.c	handler and FDW callbacks (sizes, paths, plan, scan, EXPLAIN)
  *	option.c		option validator; reading options and column mapping
  *	request.c		scan conditions -> the list of HTTP requests
- *	http.c			libcurl: the shared multi handle, transfers, waiting
+ *	fetch.c			a scan's requests: concurrency, order, retries, rate limits
+ *	http.c			libcurl: URLs, the shared multi handle, transfers, waiting
  *	response.c		json-c: response bodies -> raw rows; HTTP error reports
  *
  *-------------------------------------------------------------------------
@@ -19,6 +20,7 @@
 #include "nodes/pathnodes.h"
 #include "nodes/pg_list.h"
 #include "utils/date.h"
+#include "utils/timestamp.h"
 
 #define SEGMENT_FDW_VERSION "1.0"
 
@@ -45,6 +47,9 @@ typedef struct SegmentFdwOptions
 	int			connect_timeout_ms; /* connection phase */
 	int			max_concurrency;	/* transfers in flight per scan */
 	int			max_response_bytes; /* cap on one body */
+	int			max_retries;	/* retries of a failed request */
+	int			max_retry_wait_ms;	/* longest wait for a rate limit */
+	char	   *ca_file;		/* CA bundle for TLS, or NULL */
 
 	/* user mapping */
 	char	   *api_key;		/* NULL when the mapping has none */
@@ -134,8 +139,10 @@ typedef struct SegmentResponse
 	long		status;			/* HTTP status */
 	char	   *body;			/* NUL-terminated */
 	size_t		len;
-	long		ratelimit_remaining;	/* X-RateLimit-Remaining, or -1 */
+	int			attempts;		/* tries made, retries included */
 	long		ratelimit_reset;	/* X-RateLimit-Reset, or -1 */
+	long		retry_after;	/* Retry-After, or -1 */
+	int			max_retry_wait_ms;	/* the wait segment_fdw allows */
 } SegmentResponse;
 
 /* in option.c */
@@ -159,21 +166,97 @@ extern double segment_estimate_days(PlannerInfo *root,
 									List *conds);
 extern double segment_estimate_requests(double days);
 
-/* in http.c */
-typedef struct SegmentFetch SegmentFetch;
+/* How requests are sent: from the server's options and the user's key */
+typedef struct SegmentHttpConfig
+{
+	void	   *headers;		/* curl_slist from segment_make_headers */
+	const char *ca_file;		/* CA bundle, or NULL for the system's */
+	int			timeout_ms;
+	int			connect_timeout_ms;
+	int			max_response_bytes;
+} SegmentHttpConfig;
 
+#define SEGMENT_ERROR_SIZE 256	/* >= CURL_ERROR_SIZE */
+
+/*
+ * One HTTP request in flight or done, as http.c runs it.  The outcome
+ * fields describe the latest attempt.
+ */
+typedef struct SegmentTransfer
+{
+	const SegmentRequest *request;
+	void	   *handle;			/* CURL *, while attached to the multi */
+	MemoryContext cxt;			/* where the body grows */
+	size_t		max_bytes;
+
+	/* outcome of the latest attempt */
+	bool		done;
+	int			result;			/* CURLcode */
+	long		status;			/* HTTP status, 0 if none came */
+	char	   *body;			/* NUL-terminated, in cxt */
+	size_t		len;
+	size_t		cap;
+	bool		too_large;		/* body passed max_bytes */
+	bool		out_of_memory;
+	bool		connected;		/* a connection was established */
+	long		ratelimit_limit;	/* X-RateLimit-* headers, -1 if absent */
+	long		ratelimit_remaining;
+	long		ratelimit_reset;	/* epoch seconds */
+	long		retry_after;	/* Retry-After, in seconds */
+	double		elapsed_ms;
+	char		errbuf[SEGMENT_ERROR_SIZE];
+
+	/* retry state, fetch.c's */
+	int			attempts;
+	bool		recorded;		/* the latest attempt was counted */
+	bool		waiting;		/* for retry_at */
+	TimestampTz retry_at;
+} SegmentTransfer;
+
+/* Figures of a scan's requests, for EXPLAIN ANALYZE */
+#define SEGMENT_STATUS_SLOTS 8
+typedef struct SegmentFetchStats
+{
+	int64		requests;		/* HTTP requests sent, retries included */
+	int64		retries;
+	int64		transport_errors;	/* attempts that got no HTTP status */
+	int64		bytes;			/* body bytes received */
+	double		wait_ms;		/* time spent waiting on Braze */
+	int			max_in_flight;
+	int			nstatuses;
+	long		status[SEGMENT_STATUS_SLOTS];	/* responses by status */
+	int64		status_count[SEGMENT_STATUS_SLOTS];
+} SegmentFetchStats;
+
+/* in http.c */
 extern bool segment_check_url(const char *url, char **detail);
 extern void segment_url_for_request(const char *base_url,
 									SegmentRequest *req);
+extern void *segment_make_headers(const char *api_key);
+extern void segment_free_headers(void *headers);
+extern void segment_transfer_start(SegmentTransfer *t,
+								   const SegmentHttpConfig *http);
+extern void segment_transfer_abort(SegmentTransfer *t);
+extern double segment_http_wait(long timeout);
+extern bool segment_transfer_is_transient(const SegmentTransfer *t);
+extern void segment_report_transfer_error(const SegmentTransfer *t,
+										  const SegmentHttpConfig *http,
+										  int attempts);
+extern int	segment_request_errcontext(const SegmentRequest *req);
+extern uint32 segment_wait_event(void);
+
+/* in fetch.c */
+typedef struct SegmentFetch SegmentFetch;
+
+extern bool segment_log_requests;
 extern SegmentFetch *segment_fetch_begin(MemoryContext parent,
 										 const SegmentFdwOptions *opts,
-										 List *requests);
+										 List *requests,
+										 SegmentFetchStats *stats);
 extern bool segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp);
 extern void segment_fetch_release_body(SegmentFetch *fetch,
 									   SegmentResponse *resp);
 extern void segment_fetch_end(SegmentFetch *fetch);
-extern int	segment_request_errcontext(const SegmentRequest *req);
-extern uint32 segment_wait_event(void);
 
 /* in response.c */
 extern int	segment_parse_body(const SegmentResponse *resp,

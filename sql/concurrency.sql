@@ -4,7 +4,7 @@
 --
 \i test/setup.sql
 
-CREATE SERVER braze FOREIGN DATA WRAPPER segment_fdw OPTIONS (url :'api_url');
+CREATE SERVER braze FOREIGN DATA WRAPPER segment_fdw OPTIONS (url :'api_url', max_retries '0');
 CREATE USER MAPPING FOR CURRENT_USER SERVER braze OPTIONS (api_key 'regress-key');
 CREATE FOREIGN TABLE segment_sizes (segment_id text, time date, size bigint) SERVER braze;
 CREATE TABLE tracked AS SELECT 'seg-' || i AS segment_id FROM generate_series(1, 16) i;

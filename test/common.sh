@@ -46,10 +46,10 @@ stop_all() {
   if [[ -n $PG_STARTED ]]; then
     as_pg "$PG_BIN/pg_ctl" -D "$WORK/data" -m immediate -w stop >/dev/null 2>&1 || true
   fi
-  if [[ -n $STANDIN_PID ]]; then
-    kill "$STANDIN_PID" 2>/dev/null || true
-    wait "$STANDIN_PID" 2>/dev/null || true
-  fi
+  for pid in $STANDIN_PID; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   [[ -n ${KEEP_WORK:-} ]] || rm -rf "$WORK"
 }
 trap stop_all EXIT
@@ -67,18 +67,54 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# start_standin [extra standin.py options]: exports SEGMENT_FDW_TEST_URL
-start_standin() {
-  rm -f "$WORK/standin.port"
-  python3 "$TOP/test/standin.py" --port-file "$WORK/standin.port" "$@" \
-    >"$WORK/standin.log" 2>&1 &
-  STANDIN_PID=$!
+# run_standin NAME [standin.py options]: start a stand-in API; its port is
+# in $WORK/NAME.port once it listens
+run_standin() {
+  local name=$1
+  shift
+  python3 "$TOP/test/standin.py" --port-file "$WORK/$name.port" "$@" \
+    >"$WORK/$name.log" 2>&1 &
+  STANDIN_PID="$STANDIN_PID $!"
   for _ in $(seq 100); do
-    [[ -s $WORK/standin.port ]] && break
+    [[ -s $WORK/$name.port ]] && return 0
     sleep 0.05
   done
-  [[ -s $WORK/standin.port ]] || { echo "stand-in API did not start" >&2; cat "$WORK/standin.log" >&2; exit 1; }
+  echo "stand-in API $name did not start" >&2
+  cat "$WORK/$name.log" >&2
+  exit 1
+}
+
+# start_standin [extra standin.py options]: the plain-HTTP stand-in, and a
+# port that never answers a connection; exports SEGMENT_FDW_TEST_URL and
+# SEGMENT_FDW_TEST_BLACKHOLE_URL
+start_standin() {
+  run_standin standin --blackhole-port-file "$WORK/blackhole.port" "$@"
   export SEGMENT_FDW_TEST_URL="http://127.0.0.1:$(cat "$WORK/standin.port")"
+  export SEGMENT_FDW_TEST_BLACKHOLE_URL="http://127.0.0.1:$(cat "$WORK/blackhole.port")"
+}
+
+# start_tls_standin: a CA, a certificate for 127.0.0.1 signed by it, another
+# CA that signed nothing, and an HTTPS stand-in; exports
+# SEGMENT_FDW_TEST_TLS_URL, SEGMENT_FDW_TEST_CA and SEGMENT_FDW_TEST_OTHER_CA
+start_tls_standin() {
+  local d=$WORK/tls
+  mkdir -p "$d"
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=segment_fdw-test-ca \
+      -keyout "$d/ca.key" -out "$d/ca.crt"
+    openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
+      -keyout "$d/server.key" -out "$d/server.csr"
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$d/ext"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" \
+      -CAcreateserial -days 2 -extfile "$d/ext" -out "$d/server.crt"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=segment_fdw-other-ca \
+      -keyout "$d/other.key" -out "$d/other.crt"
+  } >"$d/openssl.log" 2>&1 || { cat "$d/openssl.log" >&2; exit 1; }
+  chmod 755 "$d"
+  chmod 644 "$d"/*.crt
+  run_standin tls-standin --tls-cert "$d/server.crt" --tls-key "$d/server.key"
+  export SEGMENT_FDW_TEST_TLS_URL="https://127.0.0.1:$(cat "$WORK/tls-standin.port")"
+  export SEGMENT_FDW_TEST_CA="$d/ca.crt" SEGMENT_FDW_TEST_OTHER_CA="$d/other.crt"
 }
 
 # start_cluster [postgres -c settings...]: exports PGHOST, PGPORT, PGUSER
@@ -100,4 +136,5 @@ start_cluster() {
     { cat "$WORK/postgres.log" >&2; exit 1; }
   PG_STARTED=1
   export PGHOST=$WORK PGPORT=$port PGUSER=postgres PGDATABASE=postgres
+  export SEGMENT_FDW_TEST_SERVER_LOG=$WORK/postgres.log
 }

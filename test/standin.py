@@ -5,7 +5,7 @@ Usage: standin.py --port-file FILE [--port N] [--latency-ms N] [--tls-cert C --t
 Listens on 127.0.0.1 only (port 0 = ephemeral) and writes the port to FILE atomically once
 listening.  Python 3.11 standard library only.  Exits cleanly on SIGTERM / SIGINT.
 
-Auth: "Authorization: Bearer regress-key" passes; "Bearer regress-noperm" -> 403 Access Denied;
+Auth: "Authorization: Bearer regress-key" (or regress-key-<anything>) passes; "Bearer regress-noperm" -> 403 Access Denied;
 anything else (missing, not "Bearer ", other key) -> 401 Invalid API key.  Auth comes first.
 
 GET /segments/data_series?segment_id=S&length=L[&ending_at=E]
@@ -21,15 +21,18 @@ GET /segments/data_series?segment_id=S&length=L[&ending_at=E]
     not-json, truncated, trailing-garbage, data-not-array, data-missing, not-object,
     row-not-object, bad-time, bad-time-format, time-missing, time-not-string, size-float,
     size-string, size-null, size-missing, size-huge, empty, slow-MS, stall-body, reset, echo-key,
-    flaky-N-SSS (first N requests with that exact query string fail with SSS), rows-N, huge-N.
+    flaky-N-SSS (first N requests with that exact query string fail with SSS; a 429 then says
+    X-RateLimit-Reset = now + 1 s), retryafter-N (first N requests: 429 with Retry-After: 1 and
+    a reset an hour away), rows-N, huge-N.
 Other paths -> 404 JSON; other methods on data_series -> 405 JSON.
 
 Control endpoints (no auth, always "Connection: close"):
-  GET /__control/requests[?sort=1][&ua=1]  data_series request log, one line each:
-      <raw target>\tsegment_id=<decoded>[\tua=<User-Agent>\tauth=Bearer ***|missing|malformed]
+  GET /__control/requests[?sort=1][&ua=1][&times=1]  data_series request log, one line each:
+      [<arrival epoch ms>\t]<raw target>\tsegment_id=<decoded>[\tua=<User-Agent>\tauth=...]
   GET /__control/stats                    "requests=N connections=N max_in_flight=N"
   POST|GET /__control/reset                clear log, counters, flaky state, remaining, latency
-  GET /__control/set?remaining=N&latency_ms=N
+  GET /__control/set?remaining=N&latency_ms=N&fail_every=K&fail_status=S
+      fail_every: every Kth data_series request answers S (503 by default; a 429 resets in 1 s)
 
 Every response is written with a single sendall (headers + body), with Content-Length.
 """
@@ -163,6 +166,9 @@ class State:
             self.remaining = REMAINING_START
             self.latency_ms = self.default_latency_ms
             self.flaky = {}          # raw query string -> failures served
+            self.counter = 0         # data_series requests, for fail_every
+            self.fail_every = 0
+            self.fail_status = 503
             self.generation = getattr(self, "generation", 0) + 1
 
 
@@ -289,9 +295,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with st.lock:
                 entries = list(st.log)
             esc = lambda v: v.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-            lines = [f"{target}\tsegment_id={esc(seg)}" + (f"\tua={esc(ua)}\tauth={auth}"
-                                                         if flag("ua") else "")
-                     for target, seg, ua, auth in entries]
+            lines = [(f"{ms}\t" if flag("times") else "")
+                     + f"{target}\tsegment_id={esc(seg)}" + (f"\tua={esc(ua)}\tauth={auth}"
+                                                            if flag("ua") else "")
+                     for target, seg, ua, auth, ms in entries]
             if flag("sort"):
                 lines.sort()
             return text(200, "".join(line + "\n" for line in lines))
@@ -299,11 +306,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             try:
                 rem = int(q["remaining"][0]) if "remaining" in q else None
                 lat = int(q["latency_ms"][0]) if "latency_ms" in q else None
+                every = int(q["fail_every"][0]) if "fail_every" in q else None
+                status = int(q["fail_status"][0]) if "fail_status" in q else None
             except ValueError:
                 return text(400, "bad value\n")
             with st.lock:
                 st.remaining = st.remaining if rem is None else max(0, rem)
                 st.latency_ms = st.latency_ms if lat is None else max(0, lat)
+                st.fail_every = st.fail_every if every is None else max(0, every)
+                st.fail_status = st.fail_status if status is None else status
             return text(200, "ok\n")
         return text(404, "unknown control endpoint\n")
 
@@ -330,7 +341,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             remaining = st.remaining
             st.remaining = max(0, remaining - 1)
             latency_ms = st.latency_ms
-            st.log.append((target, seg, self.headers.get("User-Agent", ""), auth_summary))
+            st.log.append((target, seg, self.headers.get("User-Agent", ""), auth_summary,
+                           int(time.time() * 1000)))
         self.flight = True
         try:
             if latency_ms > 0 and not self.wait_unless_gone(latency_ms / 1000):
@@ -350,15 +362,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return True
 
     def data_series_response(self, query, params, seg, auth, remaining):
-        def send(status, body, ctype="application/json", rem=remaining, **kw):
+        def send(status, body, ctype="application/json", rem=remaining, reset=None,
+                 extra=(), **kw):
             rate = [("X-RateLimit-Limit", str(RATE_LIMIT)),
                     ("X-RateLimit-Remaining", str(rem)),
-                    ("X-RateLimit-Reset", str(next_hour_epoch()))]
-            self.reply(status, body, ctype, headers=rate, **kw)
+                    ("X-RateLimit-Reset", str(reset or next_hour_epoch()))]
+            self.reply(status, body, ctype, headers=rate + list(extra), **kw)
 
-        def injected(code):
+        def injected(code, soon=False, retry_after=None):
+            # soon: a 429 whose window resets in a second (X-RateLimit-Reset)
             send(code, jbytes({"message": f"stand-in error {code}", "errors": ["injected"]}),
-                 rem=0 if code == 429 else remaining)
+                 rem=0 if code == 429 else remaining,
+                 reset=int(time.time()) + 1 if soon else None,
+                 extra=[("Retry-After", str(retry_after))] if retry_after is not None else ())
 
         # Auth first, then parameter validation.
         if auth is None or not auth.startswith("Bearer "):
@@ -366,7 +382,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         key = auth[len("Bearer "):]
         if key == "regress-noperm":
             return send(403, jbytes({"message": "Access Denied"}))
-        if key != "regress-key":
+        if key != "regress-key" and not key.startswith("regress-key-"):
             return send(401, jbytes({"message": "Invalid API key"}))
         if not seg:
             return send(400, jbytes({"message": "segment_id is required",
@@ -397,17 +413,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
             finally:
                 self.connection.close()
             return None
-        m = re.fullmatch(r"(http|flaky-([0-9]+)|rows|huge|slow)-([0-9]+)", seg, re.ASCII)
+        st = self.server.state
+        with st.lock:                # the load test's fault mode: every Kth request fails
+            st.counter += 1
+            every_fail = st.fail_every > 0 and st.counter % st.fail_every == 0
+        if every_fail:
+            return injected(st.fail_status, soon=True)
+        m = re.fullmatch(r"(http|flaky-([0-9]+)|retryafter|rows|huge|slow)-([0-9]+)", seg, re.ASCII)
         kind, num = (m[1], int(m[3])) if m else (None, 0)
         if kind == "http" and 200 <= num <= 599:
             return injected(num)
-        if kind and kind.startswith("flaky") and 200 <= num <= 599:
-            st = self.server.state
+        if kind and (kind.startswith("flaky") and 200 <= num <= 599 or kind == "retryafter"):
+            times = int(m[2]) if kind != "retryafter" else num
             with st.lock:            # first N requests with this exact query string fail
-                fail = st.flaky.get(query, 0) < int(m[2])
+                fail = st.flaky.get(query, 0) < times
                 st.flaky[query] = st.flaky.get(query, 0) + fail
+            if fail and kind == "retryafter":
+                return injected(429, retry_after=1)
             if fail:
-                return injected(num)
+                return injected(num, soon=(num == 429))
         if kind == "rows":
             return send(200, rows_body(num))
         if kind == "huge":
@@ -463,6 +487,35 @@ class Server(http.server.ThreadingHTTPServer):
                 self.log_file.write(f"{time.strftime('%H:%M:%S')} {line}\n")
 
 
+def write_port(path, port):
+    """Write the port number to path atomically, for a shell script to poll."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(f"{port}\n")
+    os.rename(tmp, path)
+
+
+def blackhole():
+    """A listening socket that is never accepted from, its queue filled by our own
+    connections: further SYNs are dropped, so clients time out while connecting.
+    Returns the sockets, to keep them open."""
+    import socket
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(0)
+    fillers = []
+    for _ in range(4):
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(lsock.getsockname())
+        except BlockingIOError:
+            pass
+        fillers.append(c)
+    time.sleep(0.2)
+    return [lsock] + fillers
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port-file", required=True)
@@ -471,6 +524,9 @@ def main():
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
     ap.add_argument("--log")
+    ap.add_argument("--blackhole-port-file",
+                    help="also open a port that never completes a TCP handshake (its accept "
+                         "queue is kept full), for connect timeouts; write its number here")
     args = ap.parse_args()
     if bool(args.tls_cert) != bool(args.tls_key):
         ap.error("--tls-cert and --tls-key go together")
@@ -482,10 +538,10 @@ def main():
         server.socket = ctx.wrap_socket(server.socket, server_side=True,
                                         do_handshake_on_connect=False)
 
-    tmp = f"{args.port_file}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(f"{server.server_address[1]}\n")
-    os.rename(tmp, args.port_file)
+    if args.blackhole_port_file:
+        hole = blackhole()
+        write_port(args.blackhole_port_file, hole[0].getsockname()[1])
+    write_port(args.port_file, server.server_address[1])
 
     def stop(signum, frame):
         threading.Thread(target=server.shutdown, daemon=True).start()

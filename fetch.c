@@ -1,0 +1,412 @@
+/*-------------------------------------------------------------------------
+ *
+ * fetch.c
+ *		  Running a scan's requests: concurrency, order, retries and rate
+ *		  limits
+ *
+ * A fetch runs up to max_concurrency transfers at once and hands the
+ * responses back in request order, so a scan's rows come out in a stable
+ * order; it never holds more than max_concurrency bodies.
+ *
+ * A request that fails in a passing way is tried again: 500, 502, 503 and
+ * 504, and transport failures, after an exponential back-off with jitter;
+ * 429, once the rate limit resets (Retry-After, or X-RateLimit-Reset), if
+ * that is within max_retry_wait_ms, and meanwhile no new request of the
+ * fetch is started.  At most max_retries times; other statuses never.
+ * Waits, back-offs included, are interruptible.
+ *
+ * The transfers of a fetch are aborted by a reset callback of the fetch's
+ * memory context, so they are released whether the scan ends, is
+ * rescanned, or its query fails or is cancelled.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "segment_fdw.h"
+
+/* Back-off before retry N: base * 2^(N-1), at most the cap, half jittered */
+#define RETRY_BASE_MS 250
+#define RETRY_MAX_BACKOFF_MS 8000
+
+/* Warn when fewer than this fraction of the rate limit is left */
+#define RATELIMIT_WARN_FRACTION 0.01
+
+/* Log one line per request attempt at LOG instead of DEBUG1 */
+bool		segment_log_requests = false;
+
+struct SegmentFetch
+{
+	MemoryContext cxt;			/* holds this struct and the bodies */
+	MemoryContextCallback cleanup;
+	SegmentHttpConfig http;
+	int			max_concurrency;
+	int			max_retries;
+	int			max_retry_wait_ms;
+	SegmentFetchStats *stats;	/* the caller's, accumulated */
+	bool		warned_low;		/* the rate-limit warning was given */
+	TimestampTz paused_until;	/* no new transfer before (429) */
+	SegmentTransfer *transfers;
+	int			ntransfers;
+	int			next_start;		/* first transfer never started */
+	int			next_emit;		/* first transfer not handed back */
+};
+
+static void fetch_cleanup(void *arg);
+static void start(SegmentFetch *fetch, SegmentTransfer *t);
+static bool succeeded(const SegmentTransfer *t);
+static long retry_delay(SegmentFetch *fetch, SegmentTransfer *t,
+						TimestampTz now);
+static void record_attempt(SegmentFetch *fetch, SegmentTransfer *t);
+static void fill_response(SegmentFetch *fetch, SegmentTransfer *t,
+						  SegmentResponse *resp);
+
+/*
+ * Prepare to fetch "requests" (a list of SegmentRequest); the transfers
+ * start in segment_fetch_next as room allows.  The fetch and its bodies
+ * live in a new child of "parent"; figures go into *stats.
+ */
+SegmentFetch *
+segment_fetch_begin(MemoryContext parent, const SegmentFdwOptions *opts,
+					List *requests, SegmentFetchStats *stats)
+{
+	MemoryContext cxt;
+	SegmentFetch *fetch;
+	ListCell   *lc;
+	int			i = 0;
+
+	cxt = AllocSetContextCreate(parent, "segment_fdw fetch",
+								ALLOCSET_DEFAULT_SIZES);
+	fetch = MemoryContextAllocZero(cxt, sizeof(SegmentFetch));
+	fetch->cxt = cxt;
+	fetch->http.ca_file = opts->ca_file;
+	fetch->http.timeout_ms = opts->timeout_ms;
+	fetch->http.connect_timeout_ms = opts->connect_timeout_ms;
+	fetch->http.max_response_bytes = opts->max_response_bytes;
+	fetch->max_concurrency = opts->max_concurrency;
+	fetch->max_retries = opts->max_retries;
+	fetch->max_retry_wait_ms = opts->max_retry_wait_ms;
+	fetch->stats = stats;
+	fetch->ntransfers = list_length(requests);
+	fetch->transfers = MemoryContextAllocZero(cxt, sizeof(SegmentTransfer) *
+											  Max(fetch->ntransfers, 1));
+	foreach(lc, requests)
+	{
+		SegmentTransfer *t = &fetch->transfers[i++];
+
+		t->request = (SegmentRequest *) lfirst(lc);
+		t->cxt = cxt;
+	}
+
+	/* from now on, the context's deletion releases what curl holds */
+	fetch->cleanup.func = fetch_cleanup;
+	fetch->cleanup.arg = fetch;
+	MemoryContextRegisterResetCallback(cxt, &fetch->cleanup);
+
+	fetch->http.headers = segment_make_headers(opts->api_key);
+	return fetch;
+}
+
+/*
+ * Abort the transfers still running and free the header list.  Runs when
+ * the fetch's context is reset or deleted, on success and on error alike;
+ * it must not throw.
+ */
+static void
+fetch_cleanup(void *arg)
+{
+	SegmentFetch *fetch = (SegmentFetch *) arg;
+	int			i;
+
+	for (i = 0; i < fetch->ntransfers; i++)
+		segment_transfer_abort(&fetch->transfers[i]);
+	segment_free_headers(fetch->http.headers);
+	fetch->http.headers = NULL;
+}
+
+/*
+ * Start an attempt of transfer "t".
+ */
+static void
+start(SegmentFetch *fetch, SegmentTransfer *t)
+{
+	int			running = 0;
+	int			i;
+
+	segment_transfer_start(t, &fetch->http);
+	t->attempts++;
+	t->waiting = false;
+	t->recorded = false;
+	fetch->stats->requests++;
+
+	for (i = fetch->next_emit; i < fetch->ntransfers; i++)
+	{
+		if (fetch->transfers[i].handle != NULL)
+			running++;
+	}
+	fetch->stats->max_in_flight = Max(fetch->stats->max_in_flight, running);
+}
+
+/*
+ * Did the latest attempt of "t" bring a usable response?
+ */
+static bool
+succeeded(const SegmentTransfer *t)
+{
+	return t->result == 0 && t->status == 200;
+}
+
+/*
+ * The milliseconds to wait before trying "t" again, or -1 if its failure
+ * is final.  A 429 within max_retry_wait_ms also pauses the whole fetch
+ * until the limit resets, so the other requests do not run into it.
+ */
+static long
+retry_delay(SegmentFetch *fetch, SegmentTransfer *t, TimestampTz now)
+{
+	long		backoff;
+
+	if (t->attempts > fetch->max_retries)
+		return -1;
+
+	backoff = Min((long) RETRY_BASE_MS << Min(t->attempts - 1, 16),
+				  RETRY_MAX_BACKOFF_MS);
+	backoff = backoff / 2 + random() % (backoff / 2 + 1);
+
+	if (t->result != 0)
+		return segment_transfer_is_transient(t) ? backoff : -1;
+
+	switch (t->status)
+	{
+		case 500:
+		case 502:
+		case 503:
+		case 504:
+			return backoff;
+
+		case 429:
+			{
+				long		wait_ms;
+
+				if (t->retry_after >= 0)
+					wait_ms = t->retry_after * 1000;
+				else if (t->ratelimit_reset >= 0)
+				{
+					TimestampTz reset = time_t_to_timestamptz((pg_time_t) t->ratelimit_reset);
+
+					/* the reset second has to be over, hence + 1 s */
+					wait_ms = Max(0, (long) ((reset - now) / 1000) + 1000);
+				}
+				else
+					wait_ms = backoff;
+
+				if (wait_ms > fetch->max_retry_wait_ms)
+					return -1;
+				fetch->paused_until = Max(fetch->paused_until,
+										  TimestampTzPlusMilliseconds(now, wait_ms));
+				return wait_ms;
+			}
+
+		default:
+			return -1;
+	}
+}
+
+/*
+ * Count an attempt that ended, log it, and warn (once per fetch) when the
+ * rate limit is nearly used up.
+ */
+static void
+record_attempt(SegmentFetch *fetch, SegmentTransfer *t)
+{
+	SegmentFetchStats *stats = fetch->stats;
+	int			i;
+
+	stats->bytes += t->len;
+	if (t->status == 0)
+		stats->transport_errors++;
+	else
+	{
+		for (i = 0; i < stats->nstatuses; i++)
+		{
+			if (stats->status[i] == t->status)
+				break;
+		}
+		if (i == stats->nstatuses && i < SEGMENT_STATUS_SLOTS)
+		{
+			stats->status[i] = t->status;
+			stats->status_count[i] = 0;
+			stats->nstatuses++;
+		}
+		if (i < stats->nstatuses)
+			stats->status_count[i]++;
+	}
+
+	if (t->status != 0)
+		ereport(segment_log_requests ? LOG : DEBUG1,
+				(errmsg_internal("segment_fdw: GET %s: HTTP %ld, %zu bytes, %.1f ms, attempt %d",
+								 t->request->url, t->status, t->len,
+								 t->elapsed_ms, t->attempts),
+				 errhidestmt(true)));
+	else
+		ereport(segment_log_requests ? LOG : DEBUG1,
+				(errmsg_internal("segment_fdw: GET %s: no response (%s), %.1f ms, attempt %d",
+								 t->request->url,
+								 t->errbuf[0] ? t->errbuf : "transfer failed",
+								 t->elapsed_ms, t->attempts),
+				 errhidestmt(true)));
+
+	if (!fetch->warned_low && t->ratelimit_limit > 0 &&
+		t->ratelimit_remaining >= 0 &&
+		t->ratelimit_remaining < t->ratelimit_limit * RATELIMIT_WARN_FRACTION)
+	{
+		fetch->warned_low = true;
+		ereport(WARNING,
+				(errmsg("Braze rate limit nearly used up: %ld of %ld requests left",
+						t->ratelimit_remaining, t->ratelimit_limit),
+				 t->ratelimit_reset >= 0 ?
+				 errhint("The limit resets at %s.",
+						 timestamptz_to_str(time_t_to_timestamptz((pg_time_t) t->ratelimit_reset))) : 0));
+	}
+}
+
+/*
+ * Hand transfer "t" to the caller as a response; the body becomes the
+ * caller's (see segment_fetch_release_body).
+ */
+static void
+fill_response(SegmentFetch *fetch, SegmentTransfer *t, SegmentResponse *resp)
+{
+	resp->request = t->request;
+	resp->status = t->status;
+	resp->body = t->body ? t->body : "";
+	resp->len = t->len;
+	resp->attempts = t->attempts;
+	resp->ratelimit_reset = t->ratelimit_reset;
+	resp->retry_after = t->retry_after;
+	resp->max_retry_wait_ms = fetch->max_retry_wait_ms;
+	t->body = NULL;
+	t->len = t->cap = 0;
+}
+
+/*
+ * Hand back the next response of the fetch, in request order, waiting for
+ * it as needed; false when all have been handed back.
+ *
+ * A request whose failure is final fails the scan as soon as it is seen,
+ * whatever its place: a transport failure raises its error here, an HTTP
+ * error status is handed back (with its body, for the message) ahead of
+ * earlier responses still in flight.
+ */
+bool
+segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
+{
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz wake = 0;
+		SegmentTransfer *head;
+		long		timeout = -1;
+		int			i;
+
+		/* attempts that ended: count them, retry or fail */
+		for (i = fetch->next_emit; i < fetch->next_start; i++)
+		{
+			SegmentTransfer *t = &fetch->transfers[i];
+			long		delay;
+
+			if (!t->done || t->recorded)
+				continue;
+			record_attempt(fetch, t);
+			t->recorded = true;
+			if (succeeded(t))
+				continue;
+
+			delay = retry_delay(fetch, t, now);
+			if (delay < 0)
+			{
+				if (t->result != 0)
+					segment_report_transfer_error(t, &fetch->http, t->attempts);
+				fill_response(fetch, t, resp);
+				return true;
+			}
+			t->done = false;
+			t->waiting = true;
+			t->retry_at = TimestampTzPlusMilliseconds(now, delay);
+			fetch->stats->retries++;
+		}
+
+		/* start retries that are due, then new requests, as room allows */
+		if (now >= fetch->paused_until)
+		{
+			for (i = fetch->next_emit; i < fetch->next_start; i++)
+			{
+				SegmentTransfer *t = &fetch->transfers[i];
+
+				if (t->waiting && now >= t->retry_at)
+					start(fetch, t);
+			}
+			while (fetch->next_start < fetch->ntransfers &&
+				   fetch->next_start < fetch->next_emit + fetch->max_concurrency)
+			{
+				start(fetch, &fetch->transfers[fetch->next_start++]);
+			}
+		}
+
+		if (fetch->next_emit >= fetch->ntransfers)
+			return false;
+
+		head = &fetch->transfers[fetch->next_emit];
+		if (head->done && head->recorded && succeeded(head))
+		{
+			fetch->next_emit++;
+			fill_response(fetch, head, resp);
+			return true;
+		}
+
+		/* wait for curl, or for the end of a pause or the next retry */
+		if (fetch->paused_until > now)
+			wake = fetch->paused_until;
+		else
+		{
+			for (i = fetch->next_emit; i < fetch->next_start; i++)
+			{
+				SegmentTransfer *t = &fetch->transfers[i];
+
+				if (t->waiting && (wake == 0 || t->retry_at < wake))
+					wake = t->retry_at;
+			}
+		}
+		if (wake != 0)
+			timeout = Max(0, (long) ((wake - now + 999) / 1000));
+		fetch->stats->wait_ms += segment_http_wait(timeout);
+	}
+}
+
+/*
+ * The caller is done with a response's body: free it, so a fetch holds at
+ * most max_concurrency bodies.
+ */
+void
+segment_fetch_release_body(SegmentFetch *fetch, SegmentResponse *resp)
+{
+	if (resp->len > 0)
+		pfree(resp->body);
+	resp->body = NULL;
+	resp->len = 0;
+}
+
+/*
+ * End a fetch: abort the transfers still running and free its memory.
+ */
+void
+segment_fetch_end(SegmentFetch *fetch)
+{
+	MemoryContextDelete(fetch->cxt);
+}
