@@ -157,7 +157,6 @@ extern bool segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
 extern bool segment_cond_is_segment(SegmentCondKind kind);
 extern List *segment_build_requests(const SegmentFdwOptions *opts,
 									const SegmentCondValue *vals, int nvals);
-extern bool segment_parse_day(const char *str, DateADT *day);
 extern char *segment_format_day(DateADT day);
 extern double segment_estimate_segments(const SegmentFdwOptions *opts,
 										List *conds);
@@ -259,6 +258,7 @@ extern void segment_fetch_release_body(SegmentFetch *fetch,
 extern void segment_fetch_end(SegmentFetch *fetch);
 
 /* in response.c */
+extern bool segment_parse_day(const char *str, DateADT *day);
 extern int	segment_parse_body(const SegmentResponse *resp,
 							   const char *api_key, SegmentRow **rows);
 extern void segment_report_http_error(const SegmentResponse *resp,

@@ -52,7 +52,9 @@ CREATE SERVER braze_blackhole FOREIGN DATA WRAPPER segment_fdw
   OPTIONS (url :'blackhole_url', connect_timeout_ms '200', max_retries '1');
 CREATE USER MAPPING FOR CURRENT_USER SERVER braze_blackhole OPTIONS (api_key 'regress-key');
 CREATE FOREIGN TABLE blackhole (segment_id text, time date, size bigint) SERVER braze_blackhole;
+\set VERBOSITY terse
 SELECT * FROM blackhole WHERE segment_id = 'abc' AND time = '2024-01-01';
+\set VERBOSITY default
 \echo :LAST_ERROR_SQLSTATE
 
 -- 429: wait for the reset (X-RateLimit-Reset, or Retry-After), then retry

@@ -14,7 +14,8 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 
 PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-cron
-  libcurl4-openssl-dev libjson-c-dev pkg-config make gcc curl python3 openssl"
+  libcurl4-openssl-dev libjson-c-dev pkg-config make gcc curl python3 openssl
+  clang libclang-rt-14-dev"
 
 ensure_packages() {
   local missing=()
