@@ -29,3 +29,8 @@ include $(PGXS)
 
 # every object depends on the shared header
 $(OBJS): segment_fdw.h
+
+# side-by-side benchmark against the stand-in API (not part of the tests)
+.PHONY: bench
+bench:
+	test/bench/run

@@ -19,9 +19,7 @@
 
 #include "access/stratnum.h"
 #include "access/xact.h"
-#include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
-#include "commands/defrem.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
@@ -31,6 +29,7 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 
 #include "segment_fdw.h"
 
@@ -91,13 +90,13 @@ column_field(RelOptInfo *baserel, const SegmentColumns *cols, Node *node)
 static int
 btree_strategy(Oid opno, Oid coltype, Oid inputcollid, bool need_deterministic)
 {
-	Oid			opclass = GetDefaultOpClass(getBaseType(coltype), BTREE_AM_OID);
-	Oid			opfamily;
+	/* the type cache knows the default btree family, without a catalog scan */
+	TypeCacheEntry *typentry = lookup_type_cache(coltype,
+												 TYPECACHE_BTREE_OPFAMILY);
 	ListCell   *lc;
 
-	if (!OidIsValid(opclass))
+	if (!OidIsValid(typentry->btree_opf))
 		return 0;
-	opfamily = get_opclass_family(opclass);
 
 	if (need_deterministic && OidIsValid(inputcollid) &&
 		!get_collation_isdeterministic(inputcollid))
@@ -107,7 +106,7 @@ btree_strategy(Oid opno, Oid coltype, Oid inputcollid, bool need_deterministic)
 	{
 		OpBtreeInterpretation *interp = (OpBtreeInterpretation *) lfirst(lc);
 
-		if (interp->opfamily_id == opfamily)
+		if (interp->opfamily_id == typentry->btree_opf)
 			return interp->strategy;
 	}
 	return 0;
