@@ -32,54 +32,51 @@
 #include "segment_fdw.h"
 
 /*
- * Describes a valid option: its name and the catalog of the object it may
- * be attached to.
+ * Describes a valid option: its name, the catalog of the object it may be
+ * attached to, and where segment_get_options puts its value.  An integer
+ * option has a range and a default; a string option has max 0.
  */
 typedef struct SegmentFdwOption
 {
 	const char *optname;
 	Oid			optcontext;
-	int			min;			/* range of an integer option */
-	int			max;			/* (0, 0 for other options) */
+	int			offset;			/* in SegmentFdwOptions, or -1 */
+	int			min;
+	int			max;
+	int			defval;
 } SegmentFdwOption;
+
+#define OPT(field) offsetof(SegmentFdwOptions, field)
 
 static const SegmentFdwOption valid_options[] = {
 	/* server */
-	{"url", ForeignServerRelationId, 0, 0},
-	{"timeout_ms", ForeignServerRelationId, 1, 3600000},
-	{"connect_timeout_ms", ForeignServerRelationId, 1, 3600000},
-	{"max_concurrency", ForeignServerRelationId, 1, 64},
-	{"max_response_bytes", ForeignServerRelationId, 1024, INT_MAX},
-	{"max_retries", ForeignServerRelationId, 0, 10},
-	{"max_retry_wait_ms", ForeignServerRelationId, 0, 3600000},
-	{"ca_file", ForeignServerRelationId, 0, 0},
+	{"url", ForeignServerRelationId, OPT(url), 0, 0, 0},
+	{"timeout_ms", ForeignServerRelationId, OPT(timeout_ms), 1, 3600000, 30000},
+	{"connect_timeout_ms", ForeignServerRelationId, OPT(connect_timeout_ms), 1, 3600000, 10000},
+	{"max_concurrency", ForeignServerRelationId, OPT(max_concurrency), 1, 64, 8},
+	{"max_response_bytes", ForeignServerRelationId, OPT(max_response_bytes), 1024, INT_MAX, 8 * 1024 * 1024},
+	{"max_retries", ForeignServerRelationId, OPT(max_retries), 0, 10, 3},
+	{"max_retry_wait_ms", ForeignServerRelationId, OPT(max_retry_wait_ms), 0, 3600000, 60000},
+	{"ca_file", ForeignServerRelationId, OPT(ca_file), 0, 0, 0},
 
 	/* user mapping: the only place a secret may live */
-	{"api_key", UserMappingRelationId, 0, 0},
+	{"api_key", UserMappingRelationId, OPT(api_key), 0, 0, 0},
 
 	/* foreign table */
-	{"segment_id", ForeignTableRelationId, 0, 0},
-	{"default_days", ForeignTableRelationId, 1, SEGMENT_API_MAX_LENGTH},
+	{"segment_id", ForeignTableRelationId, OPT(segment_id), 0, 0, 0},
+	{"default_days", ForeignTableRelationId, OPT(default_days), 1, SEGMENT_API_MAX_LENGTH, SEGMENT_API_MAX_LENGTH},
 
-	/* column */
-	{"column_name", AttributeRelationId, 0, 0},
+	/* column: read by segment_get_columns */
+	{"column_name", AttributeRelationId, -1, 0, 0, 0},
 
 	/* sentinel */
-	{NULL, InvalidOid, 0, 0}
+	{NULL, InvalidOid, -1, 0, 0, 0}
 };
 
 /* Names of the API fields, indexed by SegmentField */
 static const char *const field_names[SEGMENT_NUM_FIELDS] = {
 	"segment_id", "time", "size", "length", "ending_at"
 };
-
-#define DEFAULT_TIMEOUT_MS 30000
-#define DEFAULT_CONNECT_TIMEOUT_MS 10000
-#define DEFAULT_MAX_CONCURRENCY 8
-#define DEFAULT_MAX_RESPONSE_BYTES (8 * 1024 * 1024)
-#define DEFAULT_MAX_RETRIES 3
-#define DEFAULT_MAX_RETRY_WAIT_MS 60000
-#define DEFAULT_DEFAULT_DAYS SEGMENT_API_MAX_LENGTH
 
 static const SegmentFdwOption *find_option(const char *name, Oid context);
 static int	int_option_value(DefElem *def, const SegmentFdwOption *opt);
@@ -260,15 +257,14 @@ segment_get_options(Oid foreigntableid, Oid userid, SegmentFdwOptions *opts)
 	ForeignServer *server = GetForeignServer(table->serverid);
 	List	   *options = NIL;
 	ListCell   *lc;
+	const SegmentFdwOption *opt;
 
 	memset(opts, 0, sizeof(*opts));
-	opts->timeout_ms = DEFAULT_TIMEOUT_MS;
-	opts->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
-	opts->max_concurrency = DEFAULT_MAX_CONCURRENCY;
-	opts->max_response_bytes = DEFAULT_MAX_RESPONSE_BYTES;
-	opts->max_retries = DEFAULT_MAX_RETRIES;
-	opts->max_retry_wait_ms = DEFAULT_MAX_RETRY_WAIT_MS;
-	opts->default_days = DEFAULT_DEFAULT_DAYS;
+	for (opt = valid_options; opt->optname; opt++)
+	{
+		if (opt->max > 0)
+			*(int *) ((char *) opts + opt->offset) = opt->defval;
+	}
 
 	options = list_concat(options, server->options);
 	options = list_concat(options, table->options);
@@ -276,46 +272,22 @@ segment_get_options(Oid foreigntableid, Oid userid, SegmentFdwOptions *opts)
 		options = list_concat(options,
 							  GetUserMapping(userid, server->serverid)->options);
 
+	/* each object's validator admitted only its own options */
 	foreach(lc, options)
 	{
 		DefElem    *def = (DefElem *) lfirst(lc);
-		const char *name = def->defname;
 
-		if (strcmp(name, "url") == 0)
-			opts->url = defGetString(def);
-		else if (strcmp(name, "api_key") == 0)
-			opts->api_key = defGetString(def);
-		else if (strcmp(name, "segment_id") == 0)
-			opts->segment_id = defGetString(def);
-		else if (strcmp(name, "ca_file") == 0)
-			opts->ca_file = defGetString(def);
-		else
+		for (opt = valid_options; opt->optname; opt++)
 		{
-			const SegmentFdwOption *opt;
-			int			value;
-
-			opt = find_option(name, ForeignServerRelationId);
-			if (opt == NULL)
-				opt = find_option(name, ForeignTableRelationId);
-			if (opt == NULL || opt->max == 0)
-				continue;
-			value = int_option_value(def, opt);
-
-			if (strcmp(name, "timeout_ms") == 0)
-				opts->timeout_ms = value;
-			else if (strcmp(name, "connect_timeout_ms") == 0)
-				opts->connect_timeout_ms = value;
-			else if (strcmp(name, "max_concurrency") == 0)
-				opts->max_concurrency = value;
-			else if (strcmp(name, "max_response_bytes") == 0)
-				opts->max_response_bytes = value;
-			else if (strcmp(name, "max_retries") == 0)
-				opts->max_retries = value;
-			else if (strcmp(name, "max_retry_wait_ms") == 0)
-				opts->max_retry_wait_ms = value;
-			else if (strcmp(name, "default_days") == 0)
-				opts->default_days = value;
+			if (opt->offset >= 0 && strcmp(opt->optname, def->defname) == 0)
+				break;
 		}
+		if (opt->optname == NULL)
+			continue;
+		if (opt->max > 0)
+			*(int *) ((char *) opts + opt->offset) = int_option_value(def, opt);
+		else
+			*(char **) ((char *) opts + opt->offset) = defGetString(def);
 	}
 
 	if (opts->url == NULL)
