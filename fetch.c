@@ -25,6 +25,7 @@
 
 #include <math.h>
 
+#include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -177,7 +178,12 @@ retry_delay(SegmentFetch *fetch, SegmentTransfer *t, TimestampTz now)
 
 	backoff = Min((long) RETRY_BASE_MS << Min(t->attempts - 1, 16),
 				  RETRY_MAX_BACKOFF_MS);
+#if PG_VERSION_NUM >= 150000
+	backoff = backoff / 2 + (long) pg_prng_uint64_range(&pg_global_prng_state,
+														 0, backoff / 2);
+#else
 	backoff = backoff / 2 + random() % (backoff / 2 + 1);
+#endif
 
 	if (t->result != 0)
 		return segment_transfer_is_transient(t) ? backoff : -1;
@@ -194,14 +200,16 @@ retry_delay(SegmentFetch *fetch, SegmentTransfer *t, TimestampTz now)
 			{
 				long		wait_ms;
 
+				/* values beyond a day are just "too long": no overflow */
 				if (t->retry_after >= 0)
-					wait_ms = t->retry_after * 1000;
+					wait_ms = Min(t->retry_after, SECS_PER_DAY) * 1000;
 				else if (t->ratelimit_reset >= 0)
 				{
-					TimestampTz reset = time_t_to_timestamptz((pg_time_t) t->ratelimit_reset);
+					pg_time_t	reset = Min((pg_time_t) t->ratelimit_reset,
+											timestamptz_to_time_t(now) + SECS_PER_DAY);
 
 					/* the reset second has to be over, hence + 1 s */
-					wait_ms = Max(0, (long) ((reset - now) / 1000) + 1000);
+					wait_ms = Max(0, (long) ((time_t_to_timestamptz(reset) - now) / 1000) + 1000);
 				}
 				else
 					wait_ms = backoff;
@@ -285,7 +293,7 @@ fill_response(SegmentFetch *fetch, SegmentTransfer *t, SegmentResponse *resp)
 {
 	resp->request = t->request;
 	resp->status = t->status;
-	resp->body = t->body ? t->body : "";
+	resp->body = t->body ? t->body : MemoryContextAllocZero(fetch->cxt, 1);
 	resp->len = t->len;
 	resp->attempts = t->attempts;
 	resp->ratelimit_reset = t->ratelimit_reset;
@@ -396,8 +404,7 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 void
 segment_fetch_release_body(SegmentFetch *fetch, SegmentResponse *resp)
 {
-	if (resp->len > 0)
-		pfree(resp->body);
+	pfree(resp->body);
 	resp->body = NULL;
 	resp->len = 0;
 }

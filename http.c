@@ -33,9 +33,8 @@
 
 #include "segment_fdw.h"
 
-/* Handles kept for reuse, and sockets curl may ask us to watch at once */
+/* Handles kept for reuse */
 #define MAX_IDLE_HANDLES 64
-#define MAX_WATCHED_SOCKETS 256
 
 /* A socket curl wants watched, and for what (CURL_POLL_IN/OUT/INOUT) */
 typedef struct WatchedSocket
@@ -50,8 +49,9 @@ StaticAssertDecl(SEGMENT_ERROR_SIZE >= CURL_ERROR_SIZE,
 static CURLM *multi = NULL;
 static CURL *idle_handles[MAX_IDLE_HANDLES];
 static int	n_idle_handles = 0;
-static WatchedSocket watched[MAX_WATCHED_SOCKETS];
+static WatchedSocket *watched = NULL;	/* malloc'd: grown in a callback */
 static int	n_watched = 0;
+static int	max_watched = 0;
 static long timer_ms = -1;		/* curl's timeout, -1 for none */
 static TimestampTz timer_set_at;
 
@@ -256,7 +256,8 @@ ensure_multi(void)
 
 /*
  * curl tells which sockets to watch, and for what.  Recorded for the next
- * wait; returns -1 (failing the transfer) only if the table is full.
+ * wait.  The table grows with realloc, which does not throw; only if that
+ * fails is -1 returned (curl then fails the transfer).
  */
 static int
 socket_callback(CURL *easy, curl_socket_t fd, int what, void *userp,
@@ -279,8 +280,17 @@ socket_callback(CURL *easy, curl_socket_t fd, int what, void *userp,
 
 	if (i == n_watched)
 	{
-		if (n_watched == MAX_WATCHED_SOCKETS)
-			return -1;
+		if (n_watched == max_watched)
+		{
+			int			newmax = Max(16, max_watched * 2);
+			WatchedSocket *grown = realloc(watched,
+										   sizeof(WatchedSocket) * newmax);
+
+			if (grown == NULL)
+				return -1;
+			watched = grown;
+			max_watched = newmax;
+		}
 		n_watched++;
 	}
 	watched[i].fd = fd;
@@ -499,6 +509,10 @@ segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
 	SETOPT(CURLOPT_HTTPHEADER, (struct curl_slist *) http->headers);
 	SETOPT(CURLOPT_USERAGENT, "segment_fdw/" SEGMENT_FDW_VERSION);
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/* an aborted transfer must not wait for a DNS lookup to end */
+	SETOPT(CURLOPT_QUICK_EXIT, 1L);
+#endif
 #if LIBCURL_VERSION_NUM >= 0x075500
 	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
 	SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "https");
@@ -611,7 +625,7 @@ double
 segment_http_wait(long timeout)
 {
 	WaitEventSet *volatile set = NULL;
-	WaitEvent	occurred[MAX_WATCHED_SOCKETS + 2];
+	WaitEvent  *occurred = palloc(sizeof(WaitEvent) * (n_watched + 2));
 	TimestampTz start = GetCurrentTimestamp();
 	int			nevents = 0;
 	int			i;
@@ -647,7 +661,7 @@ segment_http_wait(long timeout)
 					events |= WL_SOCKET_WRITEABLE;
 				AddWaitEventToSet(set, events, watched[i].fd, NULL, NULL);
 			}
-			nevents = WaitEventSetWait(set, timeout, occurred, lengthof(occurred),
+			nevents = WaitEventSetWait(set, timeout, occurred, n_watched + 2,
 									   segment_wait_event());
 		}
 		PG_FINALLY();
@@ -675,6 +689,8 @@ segment_http_wait(long timeout)
 			drive(ev->fd, bitmask);
 		}
 	}
+
+	pfree(occurred);
 
 	/* curl's timer may have expired while we waited or acted */
 	if (timer_ms >= 0 &&

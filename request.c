@@ -45,6 +45,7 @@ static SegmentField column_field(RelOptInfo *baserel,
 								 const SegmentColumns *cols, Node *node);
 static int	btree_strategy(Oid opno, Oid coltype, Oid inputcollid,
 						   bool need_deterministic);
+static bool is_text_type(Oid type);
 static bool is_scan_constant(PlannerInfo *root, RelOptInfo *baserel,
 							 Expr *expr);
 static bool bound_to_day(Datum value, Oid type, DateADT *day);
@@ -110,6 +111,15 @@ btree_strategy(Oid opno, Oid coltype, Oid inputcollid, bool need_deterministic)
 			return interp->strategy;
 	}
 	return 0;
+}
+
+/*
+ * Is "type" one whose values are text datums: text or varchar?
+ */
+static bool
+is_text_type(Oid type)
+{
+	return type == TEXTOID || type == VARCHAROID;
 }
 
 /*
@@ -192,7 +202,9 @@ segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
 		switch (field)
 		{
 			case SEGMENT_FIELD_SEGMENT_ID:
-				if (strategy != BTEqualStrategyNumber)
+				/* text_ops also compares text with name: values must be text */
+				if (strategy != BTEqualStrategyNumber ||
+					!is_text_type(exprType((Node *) other)))
 					return false;
 				cond->kind = SEGMENT_COND_SEGMENT_EQ;
 				return true;
@@ -264,6 +276,7 @@ segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
 		if (!saop->useOr ||
 			column_field(baserel, cols, linitial(saop->args)) !=
 			SEGMENT_FIELD_SEGMENT_ID ||
+			!is_text_type(get_element_type(exprType((Node *) array))) ||
 			!is_scan_constant(root, baserel, array) ||
 			btree_strategy(saop->opno, cols->typid[SEGMENT_FIELD_SEGMENT_ID],
 						   saop->inputcollid, true) != BTEqualStrategyNumber)

@@ -29,6 +29,7 @@
 #define BODY_EXCERPT_BYTES 200
 
 static json_object *parse_json(const SegmentResponse *resp, bool quiet);
+static char *remote_text(const char *s, size_t len, const char *api_key);
 static char *body_excerpt(const SegmentResponse *resp, const char *api_key);
 static const char *status_reason(long status);
 
@@ -144,150 +145,203 @@ parse_json(const SegmentResponse *resp, bool quiet)
 }
 
 /*
- * Raise a malformed-response error, releasing the parsed root first.
- */
-#define REPORT_BAD_RESPONSE(root, code, ...) \
-	do { \
-		json_object_put(root); \
-		ereport(ERROR, (errcode(code), __VA_ARGS__, \
-						segment_request_errcontext(resp->request))); \
-	} while (0)
-
-/*
  * Parse a successful response body into rows, in the order sent.  Checks
  * everything the API promises: an object whose "message" is "success" and
- * whose "data" is an array of objects with a "time" (YYYY-MM-DD) and an
- * integer "size".  Anything else raises an error; rows are never guessed.
- * Returns the number of rows, and the rows in *rows (palloc'd).
+ * whose "data" is an array of objects with a "time" (YYYY-MM-DD) and a
+ * non-negative integer "size".  Anything else raises an error; rows are
+ * never guessed.  Returns the number of rows, and the rows in *rows
+ * (palloc'd).
  */
 int
 segment_parse_body(const SegmentResponse *resp, const char *api_key,
 				   SegmentRow **rows)
 {
-	json_object *root = parse_json(resp, false);
-	json_object *message;
-	json_object *data;
-	SegmentRow *result;
-	size_t		n,
-				i;
+	json_object *volatile root = parse_json(resp, false);
+	SegmentRow *result = NULL;
+	size_t		n = 0;
 
-	if (!json_object_is_type(root, json_type_object))
-		REPORT_BAD_RESPONSE(root, ERRCODE_FDW_INVALID_DATA_TYPE,
-							errmsg("invalid response from Braze: the body is not a JSON object"));
-
-	if (!json_object_object_get_ex(root, "message", &message) ||
-		!json_object_is_type(message, json_type_string))
-		REPORT_BAD_RESPONSE(root, ERRCODE_FDW_INVALID_DATA_TYPE,
-							errmsg("invalid response from Braze: no \"message\" string"));
-
-	if (strcmp(json_object_get_string(message), "success") != 0)
+	/* the tree is json-c's (malloc'd): released whatever happens below */
+	PG_TRY();
 	{
-		char	   *text = segment_scrub_secret(json_object_get_string(message),
-												api_key);
+		json_object *message;
+		json_object *data;
+		size_t		i;
 
-		REPORT_BAD_RESPONSE(root, ERRCODE_FDW_ERROR,
-							errmsg("Braze reported a failure"),
-							errdetail_internal("Message: %s", text));
-	}
+		if (!json_object_is_type(root, json_type_object))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("invalid response from Braze: the body is not a JSON object"),
+					 segment_request_errcontext(resp->request)));
 
-	if (!json_object_object_get_ex(root, "data", &data))
-		REPORT_BAD_RESPONSE(root, ERRCODE_FDW_INVALID_DATA_TYPE,
-							errmsg("invalid response from Braze: no \"data\""));
-	if (!json_object_is_type(data, json_type_array))
-		REPORT_BAD_RESPONSE(root, ERRCODE_FDW_INVALID_DATA_TYPE,
-							errmsg("invalid response from Braze: \"data\" is not an array"));
+		if (!json_object_object_get_ex(root, "message", &message) ||
+			!json_object_is_type(message, json_type_string))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("invalid response from Braze: no \"message\" string"),
+					 segment_request_errcontext(resp->request)));
 
-	n = json_object_array_length(data);
-	result = palloc_extended(sizeof(SegmentRow) * Max(n, 1),
-							 MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
-	if (result == NULL)
-		REPORT_BAD_RESPONSE(root, ERRCODE_OUT_OF_MEMORY,
-							errmsg("out of memory"));
+		if (strcmp(json_object_get_string(message), "success") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("Braze reported a failure"),
+					 errdetail_internal("Message: %s",
+										remote_text(json_object_get_string(message),
+													json_object_get_string_len(message),
+													api_key)),
+					 segment_request_errcontext(resp->request)));
 
-	for (i = 0; i < n; i++)
-	{
-		json_object *row = json_object_array_get_idx(data, i);
-		json_object *time;
-		json_object *size;
-		int64		value;
+		if (!json_object_object_get_ex(root, "data", &data))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("invalid response from Braze: no \"data\""),
+					 segment_request_errcontext(resp->request)));
+		if (!json_object_is_type(data, json_type_array))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("invalid response from Braze: \"data\" is not an array"),
+					 segment_request_errcontext(resp->request)));
 
-		if (!json_object_is_type(row, json_type_object))
-			REPORT_BAD_RESPONSE(root, ERRCODE_FDW_INVALID_DATA_TYPE,
-								errmsg("invalid response from Braze: element %zu of \"data\" is not an object",
-									   i + 1));
+		n = json_object_array_length(data);
+		result = palloc_extended(sizeof(SegmentRow) * Max(n, 1), MCXT_ALLOC_HUGE);
 
-		if (!json_object_object_get_ex(row, "time", &time) ||
-			!json_object_is_type(time, json_type_string))
-			REPORT_BAD_RESPONSE(root, ERRCODE_FDW_INVALID_DATA_TYPE,
-								errmsg("invalid response from Braze: element %zu of \"data\" has no \"time\" string",
-									   i + 1));
-		if (!segment_parse_day(json_object_get_string(time), &result[i].day))
+		for (i = 0; i < n; i++)
 		{
-			char	   *text = pg_any_to_server(json_object_get_string(time),
-												json_object_get_string_len(time),
-												PG_UTF8);
+			json_object *row = json_object_array_get_idx(data, i);
+			json_object *time;
+			json_object *size;
+			int64		value;
 
-			REPORT_BAD_RESPONSE(root, ERRCODE_FDW_INVALID_STRING_FORMAT,
-								errmsg("invalid response from Braze: \"time\" of element %zu is \"%s\", not a date YYYY-MM-DD",
-									   i + 1, text));
+			if (!json_object_is_type(row, json_type_object))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+						 errmsg("invalid response from Braze: element %zu of \"data\" is not an object",
+								i + 1),
+						 segment_request_errcontext(resp->request)));
+
+			if (!json_object_object_get_ex(row, "time", &time) ||
+				!json_object_is_type(time, json_type_string))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+						 errmsg("invalid response from Braze: element %zu of \"data\" has no \"time\" string",
+								i + 1),
+						 segment_request_errcontext(resp->request)));
+			if (!segment_parse_day(json_object_get_string(time), &result[i].day))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+						 errmsg("invalid response from Braze: \"time\" of element %zu is \"%s\", not a date YYYY-MM-DD",
+								i + 1,
+								remote_text(json_object_get_string(time),
+											json_object_get_string_len(time),
+											api_key)),
+						 segment_request_errcontext(resp->request)));
+
+			if (!json_object_object_get_ex(row, "size", &size) ||
+				!json_object_is_type(size, json_type_int))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+						 errmsg("invalid response from Braze: element %zu of \"data\" has no integer \"size\"",
+								i + 1),
+						 segment_request_errcontext(resp->request)));
+
+			/* json-c keeps integers beyond int64 as uint64, saturating here */
+			value = json_object_get_int64(size);
+			if (value < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+						 errmsg("invalid response from Braze: \"size\" of element %zu is negative",
+								i + 1),
+						 segment_request_errcontext(resp->request)));
+			if (value == PG_INT64_MAX &&
+				json_object_get_uint64(size) > (uint64) PG_INT64_MAX)
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("invalid response from Braze: \"size\" of element %zu is out of range for bigint",
+								i + 1),
+						 segment_request_errcontext(resp->request)));
+			result[i].size = value;
 		}
-
-		if (!json_object_object_get_ex(row, "size", &size) ||
-			!json_object_is_type(size, json_type_int))
-			REPORT_BAD_RESPONSE(root, ERRCODE_FDW_INVALID_DATA_TYPE,
-								errmsg("invalid response from Braze: element %zu of \"data\" has no integer \"size\"",
-									   i + 1));
-
-		/* json-c keeps integers beyond int64 as uint64, or saturates */
-		value = json_object_get_int64(size);
-		if (value == PG_INT64_MAX &&
-			(errno == ERANGE || json_object_get_uint64(size) > (uint64) PG_INT64_MAX))
-			REPORT_BAD_RESPONSE(root, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
-								errmsg("invalid response from Braze: \"size\" of element %zu is out of range for bigint",
-									   i + 1));
-		result[i].size = value;
 	}
+	PG_FINALLY();
+	{
+		json_object_put(root);
+	}
+	PG_END_TRY();
 
-	json_object_put(root);
 	*rows = result;
 	return (int) n;
 }
 
 /*
+ * Text from the remote for a message: control characters, bytes that are
+ * not UTF-8 (json-c keeps both) and, unless the database is UTF-8,
+ * non-ASCII characters shown as '?'; line breaks and tabs as spaces; the
+ * API key masked.  Never throws on bad input, so it is safe while a json-c
+ * tree is held.
+ */
+static char *
+remote_text(const char *s, size_t len, const char *api_key)
+{
+	StringInfoData buf;
+	bool		utf8 = (GetDatabaseEncoding() == PG_UTF8);
+	size_t		i = 0;
+
+	initStringInfo(&buf);
+	while (i < len)
+	{
+		const unsigned char *p = (const unsigned char *) s + i;
+		int			l;
+
+		if (*p < 0x80)
+		{
+			if (*p >= ' ' && *p != 0x7f)
+				appendStringInfoChar(&buf, (char) *p);
+			else if (*p == '\n' || *p == '\r' || *p == '\t')
+				appendStringInfoChar(&buf, ' ');
+			else
+				appendStringInfoChar(&buf, '?');
+			i++;
+			continue;
+		}
+		l = pg_utf_mblen(p);
+		if (i + l <= len && pg_utf8_islegal(p, l))
+		{
+			if (utf8)
+				appendBinaryStringInfo(&buf, (const char *) p, l);
+			else
+				appendStringInfoChar(&buf, '?');
+			i += l;
+		}
+		else
+		{
+			appendStringInfoChar(&buf, '?');	/* not UTF-8 */
+			i++;
+		}
+	}
+	return segment_scrub_secret(buf.data, api_key);
+}
+
+/*
  * Quote the start of a body for an error message: at most
- * BODY_EXCERPT_BYTES, white space folded, control characters and invalid
- * encoding dropped, the API key masked.
+ * BODY_EXCERPT_BYTES of it, white space folded, as remote_text cleans it.
  */
 static char *
 body_excerpt(const SegmentResponse *resp, const char *api_key)
 {
+	char	   *text = remote_text(resp->body, Min(resp->len, BODY_EXCERPT_BYTES),
+								   api_key);
 	StringInfoData buf;
-	size_t		len = Min(resp->len, BODY_EXCERPT_BYTES);
-	size_t		i;
-	char	   *text;
+	char	   *p;
 
 	initStringInfo(&buf);
-	for (i = 0; i < len; i++)
+	for (p = text; *p; p++)
 	{
-		unsigned char c = (unsigned char) resp->body[i];
-
-		if (c == '\n' || c == '\r' || c == '\t')
-			c = ' ';
-		if (c < ' ' || c == 0x7f)
+		if (*p == ' ' && buf.len > 0 && buf.data[buf.len - 1] == ' ')
 			continue;
-		if (c == ' ' && buf.len > 0 && buf.data[buf.len - 1] == ' ')
-			continue;
-		appendStringInfoChar(&buf, (char) c);
+		appendStringInfoChar(&buf, *p);
 	}
-	/* drop a character cut in half, and anything not UTF-8 */
-	while (buf.len > 0 &&
-		   pg_encoding_verifymbstr(PG_UTF8, buf.data, buf.len) != buf.len)
-		buf.data[--buf.len] = '\0';
-	if (resp->len > len)
+	if (resp->len > BODY_EXCERPT_BYTES)
 		appendStringInfoString(&buf, "...");
-
-	text = pg_any_to_server(buf.data, buf.len, PG_UTF8);
-	return segment_scrub_secret(text, api_key);
+	return buf.data;
 }
 
 /*
@@ -329,30 +383,34 @@ status_reason(long status)
 void
 segment_report_http_error(const SegmentResponse *resp, const char *api_key)
 {
-	json_object *root = parse_json(resp, true);
+	json_object *volatile root = parse_json(resp, true);
 	json_object *message;
-	char	   *detail;
+	char	   *volatile detail = NULL;
 	int			code;
 	const char *hint = NULL;
 	char	   *tries = resp->attempts > 1 ?
 		psprintf(" after %d attempts", resp->attempts) : "";
 
-	if (root != NULL &&
-		json_object_is_type(root, json_type_object) &&
-		json_object_object_get_ex(root, "message", &message) &&
-		json_object_is_type(message, json_type_string))
+	PG_TRY();
 	{
-		char	   *text = pg_any_to_server(json_object_get_string(message),
-											json_object_get_string_len(message),
-											PG_UTF8);
-
-		detail = psprintf("Message: %s", segment_scrub_secret(text, api_key));
+		if (root != NULL &&
+			json_object_is_type(root, json_type_object) &&
+			json_object_object_get_ex(root, "message", &message) &&
+			json_object_is_type(message, json_type_string))
+			detail = psprintf("Message: %s",
+							  remote_text(json_object_get_string(message),
+										  json_object_get_string_len(message),
+										  api_key));
+		else if (resp->len > 0)
+			detail = psprintf("Response body: %s", body_excerpt(resp, api_key));
+		else
+			detail = pstrdup("The response body is empty.");
 	}
-	else if (resp->len > 0)
-		detail = psprintf("Response body: %s", body_excerpt(resp, api_key));
-	else
-		detail = pstrdup("The response body is empty.");
-	json_object_put(root);
+	PG_FINALLY();
+	{
+		json_object_put(root);
+	}
+	PG_END_TRY();
 
 	switch (resp->status)
 	{

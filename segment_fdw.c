@@ -59,6 +59,9 @@ void		_PG_init(void);
  */
 #define NO_SEGMENT_COST 1.0e10
 
+/* Responses a scan keeps for its rescans (about 100 rows each) */
+#define MAX_CACHED_RESPONSES 4096
+
 /*
  * Indexes of the items of a ForeignScan's fdw_private list.
  */
@@ -110,7 +113,8 @@ typedef struct SegmentScanState
 	List	   *cond_states;	/* ExprState per expression */
 	List	   *cond_exprs;		/* the expressions, for EXPLAIN */
 
-	MemoryContext scan_cxt;		/* lives as long as the scan: the cache */
+	MemoryContext scan_cxt;		/* lives as long as the scan */
+	MemoryContext cache_cxt;	/* the cache of responses */
 	MemoryContext run_cxt;		/* one run, between rescans: requests */
 	MemoryContext batch_cxt;	/* the response being returned */
 
@@ -174,6 +178,7 @@ static bool next_response(SegmentScanState *state);
 static void store_row(SegmentScanState *state, TupleTableSlot *slot,
 					  const SegmentRow *row);
 static char *request_key(const SegmentRequest *req);
+static void create_cache(SegmentScanState *state);
 static uint32 cache_key_hash(const void *key, Size keysize);
 static int	cache_key_match(const void *key1, const void *key2, Size keysize);
 static void conversion_error_callback(void *arg);
@@ -379,7 +384,6 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
 		SegmentCond cond;
 		Relids		required_outer;
-		ParamPathInfo *ppi;
 		double		segments;
 		double		rows;
 		Cost		startup_cost;
@@ -407,12 +411,10 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 		done = lappend(done, required_outer);
 
 		/* per outer row: one segment (or an array's worth) */
-		ppi = get_baserel_parampathinfo(root, baserel, required_outer);
 		segments = (cond.kind == SEGMENT_COND_SEGMENT_EQ) ? 1 : 10;
 		if (info->segments > 0)
 			segments = Min(segments, info->segments);
 		rows = clamp_row_est(segments * info->days * info->local_selectivity);
-		rows = Min(rows, ppi->ppi_rows > 0 ? Max(ppi->ppi_rows, rows) : rows);
 		estimate_costs(info, segments, rows, &startup_cost, &total_cost);
 
 		add_path(baserel, (Path *)
@@ -498,7 +500,6 @@ segmentBeginForeignScan(ForeignScanState *node, int eflags)
 	SegmentScanState *state = palloc0(sizeof(SegmentScanState));
 	Oid			userid;
 	int			field;
-	HASHCTL		ctl;
 
 	node->fdw_state = state;
 
@@ -545,15 +546,10 @@ segmentBeginForeignScan(ForeignScanState *node, int eflags)
 											 "segment_fdw batch",
 											 ALLOCSET_DEFAULT_SIZES);
 
-	/* responses by request, so a rescan never asks for one twice */
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(CachedResponse);
-	ctl.hash = cache_key_hash;
-	ctl.match = cache_key_match;
-	ctl.hcxt = state->scan_cxt;
-	state->cache = hash_create("segment_fdw responses", 64, &ctl,
-							   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
-							   HASH_CONTEXT);
+	state->cache_cxt = AllocSetContextCreate(state->scan_cxt,
+											 "segment_fdw cache",
+											 ALLOCSET_DEFAULT_SIZES);
+	create_cache(state);
 
 	if (state->opts.api_key == NULL && !(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 	{
@@ -610,6 +606,17 @@ start_run(SegmentScanState *state, ExprContext *econtext)
 	ListCell   *lc;
 	MemoryContext oldcxt;
 
+	/*
+	 * A long nested loop over ever new segments would grow the cache without
+	 * end: past MAX_CACHED_RESPONSES, start it over.  Only here, between
+	 * runs: within a run, what was found cached must stay there.
+	 */
+	if (hash_get_num_entries(state->cache) >= MAX_CACHED_RESPONSES)
+	{
+		MemoryContextReset(state->cache_cxt);
+		create_cache(state);
+	}
+
 	state->requests = compute_requests(state, econtext);
 	state->next_request = list_head(state->requests);
 	state->started = true;
@@ -663,6 +670,24 @@ cache_key_match(const void *key1, const void *key2, Size keysize)
 }
 
 /*
+ * (Re)create the empty cache of responses, in cache_cxt.
+ */
+static void
+create_cache(SegmentScanState *state)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(CachedResponse);
+	ctl.hash = cache_key_hash;
+	ctl.match = cache_key_match;
+	ctl.hcxt = state->cache_cxt;
+	state->cache = hash_create("segment_fdw responses", 64, &ctl,
+							   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
+							   HASH_CONTEXT);
+}
+
+/*
  * Receive the response to "req" from the fetch and keep its rows in the
  * cache: only the days the request is for, since the margins belong to
  * the neighbouring windows.
@@ -690,7 +715,7 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 	nrows = segment_parse_body(&resp, state->opts.api_key, &rows);
 	segment_fetch_release_body(state->fetch, &resp);
 
-	MemoryContextSwitchTo(state->scan_cxt);
+	MemoryContextSwitchTo(state->cache_cxt);
 	kept = palloc(sizeof(SegmentRow) * Max(nrows, 1));
 	for (i = 0; i < nrows; i++)
 	{

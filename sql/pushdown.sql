@@ -25,6 +25,9 @@ SELECT * FROM segment_sizes WHERE time = '2024-01-01';
 SELECT * FROM segment_sizes WHERE segment_id LIKE 'ab%' AND time = '2024-01-01';
 SELECT * FROM segment_sizes WHERE segment_id = 'abc' OR segment_id = 'xyz';
 SELECT count(*) AS requests FROM standin.requests();
+-- only text values are pushed: a name (current_user) is compared locally
+SELECT * FROM segment_sizes WHERE segment_id = current_user AND time = '2024-01-01';
+SELECT * FROM segment_sizes WHERE segment_id = current_user::text AND time = '2024-01-01';
 
 -- a table of the user's segments
 CREATE TABLE my_segments (segment_id text PRIMARY KEY, name text);

@@ -19,7 +19,7 @@ GET /segments/data_series?segment_id=S&length=L[&ending_at=E]
     Remaining starts at 249999 and drops by one per request (value reported, then decremented).
   * Faults by magic segment_id (after auth and validation): http-NNN, html-502, message-error,
     not-json, truncated, trailing-garbage, data-not-array, data-missing, not-object,
-    row-not-object, bad-time, bad-time-format, time-missing, time-not-string, size-float,
+    row-not-object, bad-time, bad-time-format, bad-time-bytes, size-negative, message-bytes, time-missing, time-not-string, size-float,
     size-string, size-null, size-missing, size-huge, empty, slow-MS, stall-body, reset, echo-key,
     flaky-N-SSS (first N requests with that exact query string fail with SSS; a 429 then says
     X-RateLimit-Reset = now + 1 s), retryafter-N (first N requests: 429 with Retry-After: 1 and
@@ -74,6 +74,14 @@ FIXED_BODIES = {
     "not-object": b"[1, 2, 3]",
     "row-not-object": b'{"message": "success", "data": [42]}',
     "empty": b'{"message": "success", "data": []}',
+    # a time with an escaped NUL and bytes that are not UTF-8, raw in the string
+    "bad-time-bytes": b'{"message": "success", "data": [{"time": "2024\\u0000-01\xff\xfe-01", "size": 1}]}',
+    "size-negative": b'{"message": "success", "data": [{"time": "2024-01-01", "size": -5}]}',
+}
+# error bodies: status and bytes
+FIXED_ERRORS = {
+    # a message with an escaped NUL, a control character, invalid UTF-8 and valid non-ASCII
+    "message-bytes": (500, b'{"message": "bad\\u0000 \\u0007news \xc3\xa9t\xe9 \xff", "errors": []}'),
 }
 
 
@@ -402,6 +410,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         # Faults chosen by magic segment ids.
         if seg in FIXED_BODIES:
             return send(200, FIXED_BODIES[seg])
+        if seg in FIXED_ERRORS:
+            return send(*FIXED_ERRORS[seg])
         if seg == "html-502":
             return send(502, HTML_502, "text/html")
         if seg == "echo-key":
