@@ -19,7 +19,8 @@ GET /segments/data_series?segment_id=S&length=L[&ending_at=E]
     Remaining starts at 249999 and drops by one per request (value reported, then decremented).
   * Faults by magic segment_id (after auth and validation): http-NNN, html-502, message-error,
     not-json, truncated, trailing-garbage, data-not-array, data-missing, not-object,
-    row-not-object, bad-time, bad-time-format, bad-time-bytes, size-negative, message-bytes, time-missing, time-not-string, size-float,
+    row-not-object, bad-time, bad-time-format, bad-time-bytes, size-negative, message-bytes,
+    time-missing, time-not-string, size-float,
     size-string, size-null, size-missing, size-huge, empty, slow-MS, stall-body, reset, echo-key,
     flaky-N-SSS (first N requests with that exact query string fail with SSS; a 429 then says
     X-RateLimit-Reset = now + 1 s), retryafter-N (first N requests: 429 with Retry-After: 1 and

@@ -21,7 +21,6 @@
 #include "segment_fdw.h"
 
 /* in pg_stubs.c */
-extern sigjmp_buf *fuzz_error_jump;
 extern void fuzz_free_all(void);
 extern int	fuzz_errors;
 
@@ -46,7 +45,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	resp.ratelimit_reset = -1;
 	resp.retry_after = -1;
 
-	fuzz_error_jump = &jump;
+	PG_exception_stack = &jump;
 	if (sigsetjmp(jump, 0) == 0)
 	{
 		SegmentRow *rows;
@@ -68,7 +67,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();				/* it always raises */
 	}
 
-	fuzz_error_jump = NULL;
+	PG_exception_stack = NULL;
 	fuzz_free_all();
 	return 0;
 }

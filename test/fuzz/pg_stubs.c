@@ -5,7 +5,8 @@
  *
  * palloc and friends track their blocks so that the harness can free them
  * all after each input; ereport(ERROR) formats its message (so bad format
- * arguments are caught) and jumps back to the harness.  The calendar
+ * arguments are caught) and jumps to PG_exception_stack, through the
+ * PG_TRY blocks of response.c to the harness, as in the backend.  The calendar
  * functions are a plain Julian-day computation.
  *
  *-------------------------------------------------------------------------
@@ -22,7 +23,9 @@
 
 #include "segment_fdw.h"
 
-sigjmp_buf *fuzz_error_jump = NULL;
+/* the backend's error recovery: PG_TRY saves and restores the stack */
+sigjmp_buf *PG_exception_stack = NULL;
+ErrorContextCallback *error_context_stack = NULL;
 int			fuzz_errors = 0;
 
 /* every palloc'd block starts with a link in this list */
@@ -141,10 +144,16 @@ errfinish(const char *filename, int lineno, const char *funcname)
 	if (current_elevel >= ERROR)
 	{
 		fuzz_errors++;
-		if (fuzz_error_jump == NULL)
-			abort();
-		siglongjmp(*fuzz_error_jump, 1);
+		pg_re_throw();
 	}
+}
+
+void
+pg_re_throw(void)
+{
+	if (PG_exception_stack == NULL)
+		abort();
+	siglongjmp(*PG_exception_stack, 1);
 }
 
 /* format each message into a buffer, as the real ones do */
@@ -213,6 +222,12 @@ segment_request_errcontext(const SegmentRequest *req)
 }
 
 /* ---- encoding and time ---- */
+
+int
+GetDatabaseEncoding(void)
+{
+	return PG_UTF8;
+}
 
 char *
 pg_any_to_server(const char *s, int len, int encoding)
