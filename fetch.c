@@ -51,7 +51,6 @@ struct SegmentFetch
 	int			max_retries;
 	int			max_retry_wait_ms;
 	SegmentFetchStats *stats;	/* the caller's, accumulated */
-	bool		warned_low;		/* the rate-limit warning was given */
 	TimestampTz paused_until;	/* no new transfer before (429) */
 	SegmentTransfer *transfers;
 	int			ntransfers;
@@ -227,8 +226,8 @@ retry_delay(SegmentFetch *fetch, SegmentTransfer *t, TimestampTz now)
 }
 
 /*
- * Count an attempt that ended, log it, and warn (once per fetch) when the
- * rate limit is nearly used up.
+ * Count an attempt that ended, log it, and warn (once per scan, whatever
+ * its rescans) when the rate limit is nearly used up.
  */
 static void
 record_attempt(SegmentFetch *fetch, SegmentTransfer *t)
@@ -270,11 +269,11 @@ record_attempt(SegmentFetch *fetch, SegmentTransfer *t)
 								 t->elapsed_ms, t->attempts),
 				 errhidestmt(true)));
 
-	if (!fetch->warned_low && t->ratelimit_limit > 0 &&
+	if (!stats->warned_low && t->ratelimit_limit > 0 &&
 		t->ratelimit_remaining >= 0 &&
 		t->ratelimit_remaining < t->ratelimit_limit * RATELIMIT_WARN_FRACTION)
 	{
-		fetch->warned_low = true;
+		stats->warned_low = true;
 		ereport(WARNING,
 				(errmsg("Braze rate limit nearly used up: %ld of %ld requests left",
 						t->ratelimit_remaining, t->ratelimit_limit),

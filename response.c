@@ -442,6 +442,8 @@ segment_report_http_error(const SegmentResponse *resp, const char *api_key)
 			code = ERRCODE_FDW_ERROR;
 			if (resp->status >= 500)
 				hint = "Braze had trouble answering; retry later.";
+			else if (resp->status >= 300 && resp->status < 400)
+				hint = "Redirects are not followed: check that the server's url is the REST endpoint itself, with https.";
 			break;
 	}
 

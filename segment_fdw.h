@@ -222,6 +222,7 @@ typedef struct SegmentFetchStats
 	int64		bytes;			/* body bytes received */
 	double		wait_ms;		/* time spent waiting on Braze */
 	int			max_in_flight;
+	bool		warned_low;		/* the rate-limit warning was given */
 	int			nstatuses;
 	long		status[SEGMENT_STATUS_SLOTS];	/* responses by status */
 	int64		status_count[SEGMENT_STATUS_SLOTS];

@@ -87,8 +87,13 @@ SELECT * FROM segment_sizes WHERE segment_id = 'abc' AND time = '2024-01-01';
 ALTER SERVER braze OPTIONS (ADD max_response_bytes '4096');
 SELECT count(*) FROM segment_sizes WHERE segment_id = 'rows-1000' AND time = '2000-01-01';
 \echo :LAST_ERROR_SQLSTATE
+-- also when the body has no length and never ends
+SELECT count(*) FROM segment_sizes WHERE segment_id = 'endless' AND time = '2024-01-01';
 ALTER SERVER braze OPTIONS (DROP max_response_bytes);
 SELECT count(*) FROM segment_sizes WHERE segment_id = 'rows-1000' AND time = '2000-01-01';
+
+-- a redirect is never followed (here: to a file: URL)
+SELECT * FROM segment_sizes WHERE segment_id = 'redirect' AND time = '2024-01-01';
 
 -- transport failures: nothing listening, a connection closed without an
 -- answer, a slow answer, a body that stalls (terse: libcurl's detail

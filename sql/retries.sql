@@ -42,9 +42,12 @@ SELECT * FROM segment_sizes WHERE segment_id = 'flaky-1-503' AND time = '2024-01
 SELECT count(*) AS requests FROM standin.requests();
 ALTER SERVER braze OPTIONS (DROP max_retries);
 
--- a timeout applies to each attempt
+-- a timeout applies to each attempt (terse: libcurl's detail holds the
+-- milliseconds it measured)
 ALTER SERVER braze OPTIONS (ADD timeout_ms '200', ADD max_retries '1');
+\set VERBOSITY terse
 SELECT * FROM segment_sizes WHERE segment_id = 'slow-2000' AND time = '2024-01-01';
+\set VERBOSITY default
 ALTER SERVER braze OPTIONS (DROP timeout_ms, DROP max_retries);
 -- and connect_timeout_ms is named when the connection is what timed out
 \getenv blackhole_url SEGMENT_FDW_TEST_BLACKHOLE_URL

@@ -20,7 +20,8 @@ GET /segments/data_series?segment_id=S&length=L[&ending_at=E]
   * Faults by magic segment_id (after auth and validation): http-NNN, html-502, message-error,
     not-json, truncated, trailing-garbage, data-not-array, data-missing, not-object,
     row-not-object, bad-time, bad-time-format, bad-time-bytes, size-negative, message-bytes,
-    time-missing, time-not-string, size-float,
+    time-missing, time-not-string, size-float, redirect (302 to a file: URL), endless (a body
+    without Content-Length that never ends),
     size-string, size-null, size-missing, size-huge, empty, slow-MS, stall-body, reset, echo-key,
     flaky-N-SSS (first N requests with that exact query string fail with SSS; a 429 then says
     X-RateLimit-Reset = now + 1 s), retryafter-N (first N requests: 429 with Retry-After: 1 and
@@ -460,6 +461,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return send(200, body[:min(40, len(body) - 1)])
         if seg == "trailing-garbage":
             return send(200, body + b" xyz")
+        if seg == "redirect":
+            return send(302, b"", extra=[("Location", "file:///etc/passwd")])
+        if seg == "endless":
+            # no Content-Length: a body that never ends, until the client hangs up
+            self.close_connection = True
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Connection: close\r\n\r\n" + b'{"message": "success", "data": [')
+            self.end_flight()
+            row = b'{"time": "2024-01-01", "size": 1}, ' * 1000
+            try:
+                for _ in range(100000):      # at most about 3.5 GB
+                    self.wfile.write(row)
+            except OSError:
+                pass
+            return None
         if seg == "stall-body":
             send(200, body[:20], content_length=len(body))
             self.end_flight()
