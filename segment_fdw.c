@@ -48,10 +48,12 @@ PG_MODULE_MAGIC;
 void		_PG_init(void);
 
 /*
- * Cost model.  A round trip to Braze costs about as much as reading a few
- * thousand pages; up to max_concurrency requests share one.
+ * Cost model.  A round trip to Braze costs what postgres_fdw's default
+ * fdw_startup_cost says a remote query does; up to max_concurrency
+ * requests share one.  (Larger values would make joins over many segments
+ * look expensive enough for JIT compilation, which only costs time here.)
  */
-#define ROUND_TRIP_COST 1000.0
+#define ROUND_TRIP_COST 100.0
 
 /*
  * What a scan without any condition on segment_id would cost: it cannot
