@@ -145,7 +145,8 @@ start(SegmentFetch *fetch, SegmentTransfer *t)
 	t->recorded = false;
 	fetch->stats->requests++;
 
-	for (i = fetch->next_emit; i < fetch->ntransfers; i++)
+	/* only the window can be running */
+	for (i = fetch->next_emit; i < fetch->next_start; i++)
 	{
 		if (fetch->transfers[i].handle != NULL)
 			running++;

@@ -65,6 +65,7 @@ static size_t header_callback(char *ptr, size_t size, size_t nmemb,
 							  void *userdata);
 static void release_handle(CURL *easy);
 static void drive(curl_socket_t fd, int ev_bitmask);
+static uint32 wait_event(void);
 
 /*
  * Check that "url" can be a server's url: an absolute http or https URL
@@ -662,7 +663,7 @@ segment_http_wait(long timeout)
 				AddWaitEventToSet(set, events, watched[i].fd, NULL, NULL);
 			}
 			nevents = WaitEventSetWait(set, timeout, occurred, n_watched + 2,
-									   segment_wait_event());
+									   wait_event());
 		}
 		PG_FINALLY();
 		{
@@ -705,8 +706,8 @@ segment_http_wait(long timeout)
  * The wait event shown in pg_stat_activity while waiting on Braze: a named
  * extension event on PostgreSQL 17 and later, "Extension" before.
  */
-uint32
-segment_wait_event(void)
+static uint32
+wait_event(void)
 {
 #if PG_VERSION_NUM >= 170000
 	static uint32 event = 0;

@@ -32,6 +32,7 @@ static json_object *parse_json(const SegmentResponse *resp, bool quiet);
 static char *remote_text(const char *s, size_t len, const char *api_key);
 static char *body_excerpt(const SegmentResponse *resp, const char *api_key);
 static const char *status_reason(long status);
+static char *scrub_secret(const char *text, const char *secret);
 
 /*
  * Parse a day written exactly as YYYY-MM-DD, as the API writes them and as
@@ -317,7 +318,7 @@ remote_text(const char *s, size_t len, const char *api_key)
 			i++;
 		}
 	}
-	return segment_scrub_secret(buf.data, api_key);
+	return scrub_secret(buf.data, api_key);
 }
 
 /*
@@ -462,8 +463,8 @@ segment_report_http_error(const SegmentResponse *resp, const char *api_key)
  * Return a copy of "text" with every occurrence of "secret" masked, so a
  * remote message that echoes the API key never shows it.
  */
-char *
-segment_scrub_secret(const char *text, const char *secret)
+static char *
+scrub_secret(const char *text, const char *secret)
 {
 	StringInfoData buf;
 	size_t		slen = secret ? strlen(secret) : 0;

@@ -139,12 +139,6 @@ typedef struct SegmentScanState
 	SegmentFetchStats stats;	/* of the requests sent */
 } SegmentScanState;
 
-/* Callback argument: naming the row being converted in errors */
-typedef struct ConversionContext
-{
-	SegmentScanState *state;
-} ConversionContext;
-
 PG_FUNCTION_INFO_V1(segment_fdw_handler);
 
 static void segmentGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,

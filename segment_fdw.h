@@ -243,7 +243,6 @@ extern void segment_report_transfer_error(const SegmentTransfer *t,
 										  const SegmentHttpConfig *http,
 										  int attempts);
 extern int	segment_request_errcontext(const SegmentRequest *req);
-extern uint32 segment_wait_event(void);
 
 /* in fetch.c */
 typedef struct SegmentFetch SegmentFetch;
@@ -264,6 +263,5 @@ extern int	segment_parse_body(const SegmentResponse *resp,
 							   const char *api_key, SegmentRow **rows);
 extern void segment_report_http_error(const SegmentResponse *resp,
 									  const char *api_key);
-extern char *segment_scrub_secret(const char *text, const char *secret);
 
 #endif							/* SEGMENT_FDW_H */
