@@ -94,6 +94,17 @@ typedef struct CachedResponse
 	int			nrows;
 } CachedResponse;
 
+/*
+ * One request of a run: its cache key, computed once, and the cached
+ * response found when the run started (NULL: it is fetched).
+ */
+typedef struct RunItem
+{
+	SegmentRequest *req;
+	char	   *key;
+	CachedResponse *cached;
+} RunItem;
+
 /* Per-column input function, for converting API values */
 typedef struct ColumnInput
 {
@@ -122,7 +133,9 @@ typedef struct SegmentScanState
 
 	bool		started;		/* requests built for this run */
 	List	   *requests;		/* SegmentRequest of this run */
-	ListCell   *next_request;	/* the next one whose rows to return */
+	RunItem    *items;			/* the requests of this run, in order */
+	int			nitems;
+	int			next_item;		/* the next one whose rows to return */
 	SegmentFetch *fetch;		/* transfers of the uncached requests */
 	HTAB	   *cache;			/* CachedResponse by key, across rescans */
 
@@ -601,6 +614,7 @@ start_run(SegmentScanState *state, ExprContext *econtext)
 	List	   *to_fetch = NIL;
 	ListCell   *lc;
 	MemoryContext oldcxt;
+	int			i = 0;
 
 	/*
 	 * A long nested loop over ever new segments would grow the cache without
@@ -614,18 +628,24 @@ start_run(SegmentScanState *state, ExprContext *econtext)
 	}
 
 	state->requests = compute_requests(state, econtext);
-	state->next_request = list_head(state->requests);
 	state->started = true;
 	state->runs++;
 
+	/* decide once what comes from the cache and what is fetched */
 	oldcxt = MemoryContextSwitchTo(state->run_cxt);
+	state->nitems = list_length(state->requests);
+	state->next_item = 0;
+	state->items = palloc(sizeof(RunItem) * Max(state->nitems, 1));
 	foreach(lc, state->requests)
 	{
-		SegmentRequest *req = (SegmentRequest *) lfirst(lc);
-		char	   *key = request_key(req);
+		RunItem    *item = &state->items[i++];
 
-		if (hash_search(state->cache, &key, HASH_FIND, NULL) == NULL)
-			to_fetch = lappend(to_fetch, req);
+		item->req = (SegmentRequest *) lfirst(lc);
+		item->key = request_key(item->req);
+		item->cached = (CachedResponse *) hash_search(state->cache, &item->key,
+													  HASH_FIND, NULL);
+		if (item->cached == NULL)
+			to_fetch = lappend(to_fetch, item->req);
 	}
 	if (to_fetch != NIL)
 		state->fetch = segment_fetch_begin(state->run_cxt, &state->opts,
@@ -735,23 +755,21 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 static bool
 next_response(SegmentScanState *state)
 {
+	RunItem    *item;
 	SegmentRequest *req;
-	char	   *key;
 	CachedResponse *entry;
 	MemoryContext oldcxt;
 	ColumnInput *in = &state->input[SEGMENT_FIELD_SEGMENT_ID];
 
-	if (state->next_request == NULL)
+	if (state->next_item >= state->nitems)
 		return false;
-	req = (SegmentRequest *) lfirst(state->next_request);
-	state->next_request = lnext(state->requests, state->next_request);
+	item = &state->items[state->next_item++];
+	req = item->req;
 
 	MemoryContextReset(state->batch_cxt);
 	oldcxt = MemoryContextSwitchTo(state->batch_cxt);
-	key = request_key(req);
-	entry = (CachedResponse *) hash_search(state->cache, &key, HASH_FIND, NULL);
-	if (entry == NULL)
-		entry = receive_response(state, req, key);
+	entry = item->cached ? item->cached :
+		receive_response(state, req, item->key);
 
 	state->current = req;
 	state->rows = entry->rows;
@@ -890,7 +908,9 @@ end_run(SegmentScanState *state)
 		segment_fetch_end(state->fetch);
 	state->fetch = NULL;
 	state->requests = NIL;
-	state->next_request = NULL;
+	state->items = NULL;
+	state->nitems = 0;
+	state->next_item = 0;
 	state->current = NULL;
 	state->started = false;
 	MemoryContextReset(state->batch_cxt);
