@@ -99,9 +99,17 @@ FROM arrivals, t;
 ALTER SERVER braze OPTIONS (DROP max_concurrency);
 \set VERBOSITY default
 
--- a rate limit nearly used up: one WARNING per query
+-- a rate limit nearly used up: one WARNING per query, with the figures of
+-- the first response that showed it.  One request at a time, so that the
+-- first response is the one the stand-in answered with 1000 left.
 SELECT count(*) FROM standin.get('/__control/set?remaining=1000');
+ALTER SERVER braze OPTIONS (ADD max_concurrency '1');
 \set VERBOSITY terse
+SELECT count(*) FROM segment_sizes WHERE segment_id IN ('abc', 'xyz', 'abd') AND time = '2024-01-01';
+ALTER SERVER braze OPTIONS (DROP max_concurrency);
+-- and with the three requests in flight at once, still one WARNING; every
+-- response says 0 left, so which one arrives first does not matter
+SELECT count(*) FROM standin.get('/__control/set?remaining=0');
 SELECT count(*) FROM segment_sizes WHERE segment_id IN ('abc', 'xyz', 'abd') AND time = '2024-01-01';
 \set VERBOSITY default
 -- only when under 1% of the limit
