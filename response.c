@@ -20,6 +20,7 @@
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
@@ -146,16 +147,127 @@ parse_json(const SegmentResponse *resp, bool quiet)
 }
 
 /*
- * Parse a successful response body into rows, in the order sent.  Checks
- * everything the API promises: an object whose "message" is "success" and
- * whose "data" is an array of objects with a "time" (YYYY-MM-DD) and a
- * non-negative integer "size".  Anything else raises an error; rows are
- * never guessed.  Returns the number of rows, and the rows in *rows
- * (palloc'd).
+ * What is wrong with an element of "data", if anything
  */
-int
-segment_parse_body(const SegmentResponse *resp, const char *api_key,
-				   SegmentRow **rows)
+typedef enum RowProblem
+{
+	ROW_OK,
+	ROW_NOT_OBJECT,
+	ROW_NO_TIME,
+	ROW_BAD_TIME,
+	ROW_NO_SIZE,
+	ROW_NEGATIVE_SIZE,
+	ROW_SIZE_OUT_OF_RANGE
+} RowProblem;
+
+/*
+ * Check an element of "data": an object with a "time" (YYYY-MM-DD) and a
+ * non-negative integer "size" that fits a bigint.  Fills *out when it is.
+ * Never throws, so it may run while json-c objects are held.
+ */
+static RowProblem
+check_row(json_object *row, SegmentRow *out)
+{
+	json_object *time;
+	json_object *size;
+	int64		value;
+
+	if (!json_object_is_type(row, json_type_object))
+		return ROW_NOT_OBJECT;
+	if (!json_object_object_get_ex(row, "time", &time) ||
+		!json_object_is_type(time, json_type_string))
+		return ROW_NO_TIME;
+	if (!segment_parse_day(json_object_get_string(time), &out->day))
+		return ROW_BAD_TIME;
+	if (!json_object_object_get_ex(row, "size", &size) ||
+		!json_object_is_type(size, json_type_int))
+		return ROW_NO_SIZE;
+
+	/* json-c keeps integers beyond int64 as uint64, saturating here */
+	value = json_object_get_int64(size);
+	if (value < 0)
+		return ROW_NEGATIVE_SIZE;
+	if (value == PG_INT64_MAX &&
+		json_object_get_uint64(size) > (uint64) PG_INT64_MAX)
+		return ROW_SIZE_OUT_OF_RANGE;
+	out->size = value;
+	return ROW_OK;
+}
+
+/*
+ * Raise the error for element "i" (from 0) of "data", which check_row
+ * found "problem" with.
+ */
+static void
+report_row_problem(RowProblem problem, json_object *row, size_t i,
+				   const SegmentResponse *resp, const char *api_key)
+{
+	json_object *time;
+
+	switch (problem)
+	{
+		case ROW_OK:
+			break;
+		case ROW_NOT_OBJECT:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("invalid response from Braze: element %zu of \"data\" is not an object",
+							i + 1),
+					 segment_request_errcontext(resp->request)));
+			break;
+		case ROW_NO_TIME:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("invalid response from Braze: element %zu of \"data\" has no \"time\" string",
+							i + 1),
+					 segment_request_errcontext(resp->request)));
+			break;
+		case ROW_BAD_TIME:
+			time = json_object_object_get(row, "time");
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+					 errmsg("invalid response from Braze: \"time\" of element %zu is \"%s\", not a date YYYY-MM-DD",
+							i + 1,
+							remote_text(json_object_get_string(time),
+										json_object_get_string_len(time),
+										api_key)),
+					 segment_request_errcontext(resp->request)));
+			break;
+		case ROW_NO_SIZE:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("invalid response from Braze: element %zu of \"data\" has no integer \"size\"",
+							i + 1),
+					 segment_request_errcontext(resp->request)));
+			break;
+		case ROW_NEGATIVE_SIZE:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("invalid response from Braze: \"size\" of element %zu is negative",
+							i + 1),
+					 segment_request_errcontext(resp->request)));
+			break;
+		case ROW_SIZE_OUT_OF_RANGE:
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("invalid response from Braze: \"size\" of element %zu is out of range for bigint",
+							i + 1),
+					 segment_request_errcontext(resp->request)));
+			break;
+	}
+}
+
+/*
+ * Parse a successful response body as one json-c tree, and check
+ * everything the API promises: an object whose "message" is "success" and
+ * whose "data" is an array of rows (see check_row).  Anything else raises
+ * an error; rows are never guessed.  This is the reference: whatever it
+ * accepts is what json-c accepts, and its errors are the precise ones.
+ * Returns the number of rows, and the rows in *rows (palloc'd).
+ */
+static int
+parse_body_tree(const SegmentResponse *resp, const char *api_key,
+				SegmentRow **rows)
 {
 	json_object *volatile root = parse_json(resp, false);
 	SegmentRow *result = NULL;
@@ -208,58 +320,10 @@ segment_parse_body(const SegmentResponse *resp, const char *api_key,
 		for (i = 0; i < n; i++)
 		{
 			json_object *row = json_object_array_get_idx(data, i);
-			json_object *time;
-			json_object *size;
-			int64		value;
+			RowProblem	problem = check_row(row, &result[i]);
 
-			if (!json_object_is_type(row, json_type_object))
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-						 errmsg("invalid response from Braze: element %zu of \"data\" is not an object",
-								i + 1),
-						 segment_request_errcontext(resp->request)));
-
-			if (!json_object_object_get_ex(row, "time", &time) ||
-				!json_object_is_type(time, json_type_string))
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-						 errmsg("invalid response from Braze: element %zu of \"data\" has no \"time\" string",
-								i + 1),
-						 segment_request_errcontext(resp->request)));
-			if (!segment_parse_day(json_object_get_string(time), &result[i].day))
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
-						 errmsg("invalid response from Braze: \"time\" of element %zu is \"%s\", not a date YYYY-MM-DD",
-								i + 1,
-								remote_text(json_object_get_string(time),
-											json_object_get_string_len(time),
-											api_key)),
-						 segment_request_errcontext(resp->request)));
-
-			if (!json_object_object_get_ex(row, "size", &size) ||
-				!json_object_is_type(size, json_type_int))
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-						 errmsg("invalid response from Braze: element %zu of \"data\" has no integer \"size\"",
-								i + 1),
-						 segment_request_errcontext(resp->request)));
-
-			/* json-c keeps integers beyond int64 as uint64, saturating here */
-			value = json_object_get_int64(size);
-			if (value < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-						 errmsg("invalid response from Braze: \"size\" of element %zu is negative",
-								i + 1),
-						 segment_request_errcontext(resp->request)));
-			if (value == PG_INT64_MAX &&
-				json_object_get_uint64(size) > (uint64) PG_INT64_MAX)
-				ereport(ERROR,
-						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("invalid response from Braze: \"size\" of element %zu is out of range for bigint",
-								i + 1),
-						 segment_request_errcontext(resp->request)));
-			result[i].size = value;
+			if (problem != ROW_OK)
+				report_row_problem(problem, row, i, resp, api_key);
 		}
 	}
 	PG_FINALLY();
@@ -270,6 +334,236 @@ segment_parse_body(const SegmentResponse *resp, const char *api_key,
 
 	*rows = result;
 	return (int) n;
+}
+
+/*
+ * A walk over a body by parse_body_fast: where it is, the tokenizers it
+ * parses values with, and the value it holds (released on every path).
+ */
+typedef struct BodyWalk
+{
+	const char *body;
+	size_t		len;
+	size_t		pos;
+	json_tokener *member_tok;	/* members of the top-level object */
+	json_tokener *element_tok;	/* elements of "data" */
+	json_object *value;			/* the value last parsed, or NULL */
+	SegmentRow *rows;
+	size_t		nrows;
+	size_t		maxrows;
+} BodyWalk;
+
+/*
+ * Step over white space (what parse_json allows around the value).
+ */
+static void
+walk_space(BodyWalk *w)
+{
+	while (w->pos < w->len &&
+		   (w->body[w->pos] == ' ' || w->body[w->pos] == '\t' ||
+			w->body[w->pos] == '\r' || w->body[w->pos] == '\n'))
+		w->pos++;
+}
+
+/*
+ * Step over white space; then, if the next character is "c", over it too
+ * and return true.
+ */
+static bool
+walk_punct(BodyWalk *w, char c)
+{
+	walk_space(w);
+	if (w->pos < w->len && w->body[w->pos] == c)
+	{
+		w->pos++;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Have json-c parse the value that starts at the walk's position, and hold
+ * it in w->value (which may be NULL: JSON null).  False if the text there
+ * is not one whole value.
+ */
+static bool
+walk_value(BodyWalk *w, json_tokener *tok)
+{
+	json_object_put(w->value);
+	w->value = NULL;
+
+	json_tokener_reset(tok);
+	w->value = json_tokener_parse_ex(tok, w->body + w->pos,
+									 (int) (w->len - w->pos));
+	if (json_tokener_get_error(tok) != json_tokener_success)
+		return false;
+	w->pos += json_tokener_get_parse_end(tok);
+	return true;
+}
+
+/*
+ * Walk the elements of "data", from its '['.
+ */
+static bool
+walk_data(BodyWalk *w)
+{
+	if (!walk_punct(w, '['))
+		return false;
+	if (walk_punct(w, ']'))
+		return true;
+	for (;;)
+	{
+		SegmentRow	row;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!walk_value(w, w->element_tok) || check_row(w->value, &row) != ROW_OK)
+			return false;
+		json_object_put(w->value);
+		w->value = NULL;
+
+		if (w->nrows == w->maxrows)
+		{
+			w->maxrows *= 2;
+			w->rows = repalloc_huge(w->rows, sizeof(SegmentRow) * w->maxrows);
+		}
+		w->rows[w->nrows++] = row;
+
+		if (walk_punct(w, ','))
+			continue;
+		return walk_punct(w, ']');
+	}
+}
+
+/*
+ * Walk the top-level object: "message" must be "success", "data" is
+ * walked, any other member is parsed and let go.
+ */
+static bool
+walk_body(BodyWalk *w)
+{
+	bool		seen_message = false;
+	bool		seen_data = false;
+
+	if (!walk_punct(w, '{'))
+		return false;
+	do
+	{
+		bool		is_message;
+		bool		is_data;
+
+		if (!walk_value(w, w->member_tok) ||
+			!json_object_is_type(w->value, json_type_string))
+			return false;
+		/* C strings, as json-c's objects compare their keys */
+		is_message = strcmp(json_object_get_string(w->value), "message") == 0;
+		is_data = strcmp(json_object_get_string(w->value), "data") == 0;
+		if (!walk_punct(w, ':'))
+			return false;
+
+		/* json-c keeps the last of duplicate members: the tree decides */
+		if ((is_message && seen_message) || (is_data && seen_data))
+			return false;
+		if (is_data)
+		{
+			seen_data = true;
+			if (!walk_data(w))
+				return false;
+		}
+		else
+		{
+			if (!walk_value(w, w->member_tok))
+				return false;
+			if (is_message)
+			{
+				seen_message = true;
+				if (!json_object_is_type(w->value, json_type_string) ||
+					strcmp(json_object_get_string(w->value), "success") != 0)
+					return false;
+			}
+		}
+	} while (walk_punct(w, ','));
+
+	if (!walk_punct(w, '}'))
+		return false;
+	walk_space(w);
+	return w->pos == w->len && seen_message && seen_data;
+}
+
+/*
+ * The fast path of segment_parse_body.  json-c has no streaming interface,
+ * and a tree of a whole body costs about 26 bytes of memory per byte of
+ * body (every row is an object with its own hash table).  So this walks
+ * the top-level object and the "data" array itself, reading only the
+ * white space and punctuation between values, and has json-c parse each
+ * value on its own: each member of the top-level object, then each
+ * element of "data", each released before the next.  Memory is the body,
+ * the rows and one element.
+ *
+ * It takes only what a successful response looks like.  On anything else
+ * (malformed JSON, a duplicate "message" or "data", a row that fails a
+ * check, a failure message) it returns false and the caller parses the
+ * whole body as a tree, which reports the precise error.  For every body
+ * this accepts, the tree gives the same rows; test/fuzz checks it.  The
+ * tokenizers' depth limits are what the tree allows at the values' depth.
+ */
+static bool
+parse_body_fast(const SegmentResponse *resp, SegmentRow **rows, int *nrows)
+{
+	BodyWalk   *w;
+	bool		ok = false;
+
+	if (resp->len > INT_MAX)
+		return false;
+
+	w = palloc0(sizeof(BodyWalk));
+	w->body = resp->body;
+	w->len = resp->len;
+	w->maxrows = 128;
+	w->rows = palloc(sizeof(SegmentRow) * w->maxrows);
+
+	/* the walk holds malloc'd tokenizers and values: released on every path */
+	PG_TRY();
+	{
+		w->member_tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH - 1);
+		w->element_tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH - 2);
+		if (w->member_tok == NULL || w->element_tok == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+		ok = walk_body(w);
+	}
+	PG_FINALLY();
+	{
+		json_object_put(w->value);
+		if (w->member_tok)
+			json_tokener_free(w->member_tok);
+		if (w->element_tok)
+			json_tokener_free(w->element_tok);
+	}
+	PG_END_TRY();
+
+	*rows = w->rows;
+	*nrows = (int) w->nrows;
+	pfree(w);
+	return ok;
+}
+
+/*
+ * Parse a successful response body into rows, in the order sent.  Checks
+ * everything the API promises (see parse_body_tree) and raises an error
+ * on anything else; rows are never guessed.  Returns the number of rows,
+ * and the rows in *rows (palloc'd).
+ */
+int
+segment_parse_body(const SegmentResponse *resp, const char *api_key,
+				   SegmentRow **rows)
+{
+	int			nrows;
+
+	if (parse_body_fast(resp, rows, &nrows))
+		return nrows;
+	pfree(*rows);
+	return parse_body_tree(resp, api_key, rows);
 }
 
 /*

@@ -5,7 +5,10 @@
  *
  * Each input is a response body.  It is parsed as a successful response
  * (segment_parse_body) and reported as an HTTP 503 (segment_report_http_error),
- * the two ways the extension reads remote bytes.  Errors raised with
+ * the two ways the extension reads remote bytes.  It is also parsed by
+ * each of segment_parse_body's two ways on its own: whenever the fast walk
+ * accepts a body, the whole-tree parse must accept it too, with the same
+ * rows.  The harness includes response.c to reach those static functions.  Errors raised with
  * ereport(ERROR) come back here by longjmp, as they would unwind a query;
  * memory from palloc is released after each input, so what LeakSanitizer
  * finds is what response.c itself failed to free (json-c objects).
@@ -19,6 +22,8 @@
 #include <setjmp.h>
 
 #include "segment_fdw.h"
+
+#include "response.c"
 
 /* in pg_stubs.c */
 extern void fuzz_free_all(void);
@@ -44,6 +49,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	resp.attempts = 1;
 	resp.ratelimit_reset = -1;
 	resp.retry_after = -1;
+
+	PG_exception_stack = &jump;
+	if (sigsetjmp(jump, 0) == 0)
+	{
+		SegmentRow *fast_rows;
+		SegmentRow *tree_rows;
+		int			nfast;
+		int			i;
+
+		if (parse_body_fast(&resp, &fast_rows, &nfast))
+		{
+			/* would raise an error, and so abort, where the walk did not */
+			PG_exception_stack = NULL;
+			if (parse_body_tree(&resp, "fuzz-secret", &tree_rows) != nfast)
+				abort();
+			for (i = 0; i < nfast; i++)
+			{
+				if (fast_rows[i].day != tree_rows[i].day ||
+					fast_rows[i].size != tree_rows[i].size)
+					abort();
+			}
+		}
+	}
 
 	PG_exception_stack = &jump;
 	if (sigsetjmp(jump, 0) == 0)

@@ -17,6 +17,7 @@
 
 #include "datatype/timestamp.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/datetime.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -25,6 +26,7 @@
 
 /* the backend's error recovery: PG_TRY saves and restores the stack */
 sigjmp_buf *PG_exception_stack = NULL;
+volatile sig_atomic_t InterruptPending = false;
 ErrorContextCallback *error_context_stack = NULL;
 int			fuzz_errors = 0;
 
@@ -106,6 +108,12 @@ repalloc(void *p, Size size)
 	return q;
 }
 
+void *
+repalloc_huge(void *p, Size size)
+{
+	return repalloc(p, size);
+}
+
 char *
 pstrdup(const char *s)
 {
@@ -121,6 +129,12 @@ fuzz_free_all(void)
 {
 	while (blocks.next != &blocks)
 		pfree(blocks.next->align);
+}
+
+/* no interrupt is ever pending */
+void
+ProcessInterrupts(void)
+{
 }
 
 /* ---- error reporting ---- */
