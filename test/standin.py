@@ -239,6 +239,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
         if getattr(self, "command", None) == "HEAD":
             body = b""
+        # The client may send its next request as soon as it has this
+        # response, possibly before this thread runs again: the request
+        # leaves the in-flight count before the response goes out.
+        self.end_flight()
         self.wfile.write(head + body)
         self.server.log(f"{getattr(self, 'requestline', '')} -> {status}")
 
@@ -330,7 +334,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # ---- data_series -----------------------------------------------------------------------
     def end_flight(self):
-        """The response is written (or abandoned): leave the in-flight count once."""
+        """The request is answered (or abandoned): leave the in-flight count once."""
         if self.flight:
             self.flight = False
             with self.server.state.lock:
