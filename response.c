@@ -29,6 +29,7 @@
 /* How much of a body an error message quotes */
 #define BODY_EXCERPT_BYTES 200
 
+static bool is_json_space(char c);
 static json_object *parse_json(const SegmentResponse *resp, bool quiet);
 static char *remote_text(const char *s, size_t len, const char *api_key);
 static char *body_excerpt(const SegmentResponse *resp, const char *api_key);
@@ -76,6 +77,15 @@ segment_parse_day(const char *str, DateADT *day)
 }
 
 /*
+ * JSON's white space (json-c's too)
+ */
+static bool
+is_json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/*
  * Parse a body as one JSON value followed by nothing but white space.
  * Returns the root (which the caller must json_object_put), or, on
  * malformed input, NULL if "quiet", else raises an error.
@@ -87,6 +97,7 @@ parse_json(const SegmentResponse *resp, bool quiet)
 	json_object *root;
 	enum json_tokener_error jerr;
 	size_t		end;
+	const char *nul;
 
 	if (resp->len > INT_MAX)
 	{
@@ -95,6 +106,23 @@ parse_json(const SegmentResponse *resp, bool quiet)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_REPLY_HANDLE),
 				 errmsg("response from Braze is too large to parse"),
+				 segment_request_errcontext(resp->request)));
+	}
+
+	/*
+	 * JSON text has no raw NUL (a string writes it \u0000).  json-c stops
+	 * reading at one, and inside a comment it even reports a whole value, so
+	 * a body with a NUL is malformed whatever json-c would make of it.
+	 */
+	nul = memchr(resp->body, '\0', resp->len);
+	if (nul != NULL)
+	{
+		if (quiet)
+			return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+				 errmsg("invalid JSON in response from Braze: NUL character at byte %zu",
+						(size_t) (nul - resp->body)),
 				 segment_request_errcontext(resp->request)));
 	}
 
@@ -111,7 +139,7 @@ parse_json(const SegmentResponse *resp, bool quiet)
 	/* only white space may follow the value */
 	if (jerr == json_tokener_success)
 	{
-		while (end < resp->len && strchr(" \t\r\n", resp->body[end]) != NULL)
+		while (end < resp->len && is_json_space(resp->body[end]))
 			end++;
 		if (end < resp->len)
 		{
@@ -354,14 +382,13 @@ typedef struct BodyWalk
 } BodyWalk;
 
 /*
- * Step over white space (what parse_json allows around the value).
+ * Step over white space.  (Comments, which json-c also allows between
+ * values, are left to the tree.)
  */
 static void
 walk_space(BodyWalk *w)
 {
-	while (w->pos < w->len &&
-		   (w->body[w->pos] == ' ' || w->body[w->pos] == '\t' ||
-			w->body[w->pos] == '\r' || w->body[w->pos] == '\n'))
+	while (w->pos < w->len && is_json_space(w->body[w->pos]))
 		w->pos++;
 }
 
@@ -384,7 +411,8 @@ walk_punct(BodyWalk *w, char c)
 /*
  * Have json-c parse the value that starts at the walk's position, and hold
  * it in w->value (which may be NULL: JSON null).  False if the text there
- * is not one whole value.
+ * is not one whole value.  json-c also consumes the white space and
+ * comments after the value; the walk goes on after them.
  */
 static bool
 walk_value(BodyWalk *w, json_tokener *tok)
@@ -451,6 +479,7 @@ walk_body(BodyWalk *w)
 		bool		is_message;
 		bool		is_data;
 
+		CHECK_FOR_INTERRUPTS();
 		if (!walk_value(w, w->member_tok) ||
 			!json_object_is_type(w->value, json_type_string))
 			return false;
@@ -497,14 +526,16 @@ walk_body(BodyWalk *w)
  * white space and punctuation between values, and has json-c parse each
  * value on its own: each member of the top-level object, then each
  * element of "data", each released before the next.  Memory is the body,
- * the rows and one element.
+ * the rows (an array that doubles as it fills) and one value: one element
+ * of "data", or one other member of the top-level object, whole.
  *
  * It takes only what a successful response looks like.  On anything else
- * (malformed JSON, a duplicate "message" or "data", a row that fails a
- * check, a failure message) it returns false and the caller parses the
- * whole body as a tree, which reports the precise error.  For every body
- * this accepts, the tree gives the same rows; test/fuzz checks it.  The
- * tokenizers' depth limits are what the tree allows at the values' depth.
+ * (malformed JSON, a NUL, a duplicate "message" or "data", a row that fails
+ * a check, a failure message) it returns false, with *rows NULL, and the
+ * caller parses the whole body as a tree, which reports the precise error.
+ * Every body this accepts, the tree accepts with the same rows: test/fuzz
+ * checks it.  The tokenizers' depth limits are what the tree allows at the
+ * values' depth.
  */
 static bool
 parse_body_fast(const SegmentResponse *resp, SegmentRow **rows, int *nrows)
@@ -512,7 +543,10 @@ parse_body_fast(const SegmentResponse *resp, SegmentRow **rows, int *nrows)
 	BodyWalk   *w;
 	bool		ok = false;
 
-	if (resp->len > INT_MAX)
+	*rows = NULL;
+	*nrows = 0;
+	/* see parse_json */
+	if (resp->len > INT_MAX || memchr(resp->body, '\0', resp->len) != NULL)
 		return false;
 
 	w = palloc0(sizeof(BodyWalk));
@@ -542,8 +576,13 @@ parse_body_fast(const SegmentResponse *resp, SegmentRow **rows, int *nrows)
 	}
 	PG_END_TRY();
 
-	*rows = w->rows;
-	*nrows = (int) w->nrows;
+	if (ok)
+	{
+		*rows = w->rows;
+		*nrows = (int) w->nrows;
+	}
+	else
+		pfree(w->rows);
 	pfree(w);
 	return ok;
 }
@@ -562,7 +601,6 @@ segment_parse_body(const SegmentResponse *resp, const char *api_key,
 
 	if (parse_body_fast(resp, rows, &nrows))
 		return nrows;
-	pfree(*rows);
 	return parse_body_tree(resp, api_key, rows);
 }
 

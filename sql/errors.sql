@@ -48,6 +48,8 @@ SELECT * FROM segment_sizes WHERE segment_id = 'not-json' AND time = '2024-01-01
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM segment_sizes WHERE segment_id = 'truncated' AND time = '2024-01-01';
 SELECT * FROM segment_sizes WHERE segment_id = 'trailing-garbage' AND time = '2024-01-01';
+SELECT * FROM segment_sizes WHERE segment_id = 'nul-in-comment' AND time = '2024-01-01';
+\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM segment_sizes WHERE segment_id = 'not-object' AND time = '2024-01-01';
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM segment_sizes WHERE segment_id = 'data-missing' AND time = '2024-01-01';

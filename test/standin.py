@@ -19,7 +19,8 @@ GET /segments/data_series?segment_id=S&length=L[&ending_at=E]
     Remaining starts at 249999 and drops by one per request (value reported, then decremented).
   * Faults by magic segment_id (after auth and validation): http-NNN, html-502, message-error,
     not-json, truncated, trailing-garbage, data-not-array, data-missing, not-object,
-    row-not-object, bad-time, bad-time-format, bad-time-bytes, size-negative, message-bytes,
+    row-not-object, bad-time, bad-time-format, bad-time-bytes, size-negative, nul-in-comment,
+    message-bytes,
     time-missing, time-not-string, size-float, redirect (302 to a file: URL), endless (a body
     without Content-Length that never ends),
     size-string, size-null, size-missing, size-huge, empty, slow-MS, stall-body, reset, echo-key,
@@ -79,6 +80,9 @@ FIXED_BODIES = {
     # a time with an escaped NUL and bytes that are not UTF-8, raw in the string
     "bad-time-bytes": b'{"message": "success", "data": [{"time": "2024\\u0000-01\xff\xfe-01", "size": 1}]}',
     "size-negative": b'{"message": "success", "data": [{"time": "2024-01-01", "size": -5}]}',
+    # a raw NUL in a comment: json-c reports the first row whole and reads on after the NUL
+    "nul-in-comment": b'{"message": "success", "data": [{"time": "2024-01-01", "size": 1}/*\x00, '
+                      b'{"time": "2024-01-02", "size": 2}]}',
 }
 # error bodies: status and bytes
 FIXED_ERRORS = {

@@ -3,15 +3,22 @@
  * fuzz_response.c
  *		  libFuzzer harness for segment_fdw's response parser (response.c)
  *
- * Each input is a response body.  It is parsed as a successful response
- * (segment_parse_body) and reported as an HTTP 503 (segment_report_http_error),
- * the two ways the extension reads remote bytes.  It is also parsed by
- * each of segment_parse_body's two ways on its own: whenever the fast walk
- * accepts a body, the whole-tree parse must accept it too, with the same
- * rows.  The harness includes response.c to reach those static functions.  Errors raised with
- * ereport(ERROR) come back here by longjmp, as they would unwind a query;
- * memory from palloc is released after each input, so what LeakSanitizer
- * finds is what response.c itself failed to free (json-c objects).
+ * Each input is a response body, read in every way the extension reads
+ * remote bytes:
+ *
+ * - by each of segment_parse_body's two ways on its own: whenever the fast
+ *   walk accepts a body, the whole-tree parse must accept it too, with the
+ *   same rows (the harness includes response.c to reach those static
+ *   functions);
+ * - by the fast walk again, with a cancel arriving at its first, second,
+ *   third or fourth CHECK_FOR_INTERRUPTS;
+ * - by segment_parse_body, as a successful response;
+ * - by segment_report_http_error, as an HTTP 503.
+ *
+ * Errors raised with ereport(ERROR) come back here by longjmp, as they
+ * would unwind a query; memory from palloc is released after each input,
+ * so what LeakSanitizer finds is what response.c itself failed to free
+ * (json-c objects and tokenizers).
  *
  * Build and run: see test/fuzz/run.
  *
@@ -28,6 +35,7 @@
 /* in pg_stubs.c */
 extern void fuzz_free_all(void);
 extern int	fuzz_errors;
+extern int	fuzz_interrupt_countdown;
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -72,6 +80,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 	}
+
+	/* a cancel in the middle of the walk */
+	fuzz_interrupt_countdown = 1 + size % 4;
+	InterruptPending = true;
+	PG_exception_stack = &jump;
+	if (sigsetjmp(jump, 0) == 0)
+	{
+		SegmentRow *rows;
+		int			n;
+
+		(void) parse_body_fast(&resp, &rows, &n);
+	}
+	InterruptPending = false;
 
 	PG_exception_stack = &jump;
 	if (sigsetjmp(jump, 0) == 0)

@@ -131,10 +131,21 @@ fuzz_free_all(void)
 		pfree(blocks.next->align);
 }
 
-/* no interrupt is ever pending */
+/*
+ * Interrupts: the harness sets InterruptPending and a countdown; the
+ * countdown's last CHECK_FOR_INTERRUPTS raises a cancel.
+ */
+int			fuzz_interrupt_countdown = 0;
+
 void
 ProcessInterrupts(void)
 {
+	if (--fuzz_interrupt_countdown > 0)
+		return;
+	InterruptPending = false;
+	ereport(ERROR,
+			(errcode(ERRCODE_QUERY_CANCELED),
+			 errmsg("canceling statement due to user request")));
 }
 
 /* ---- error reporting ---- */
