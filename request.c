@@ -50,7 +50,10 @@ static bool is_scan_constant(PlannerInfo *root, RelOptInfo *baserel,
 							 Expr *expr);
 static bool bound_to_day(Datum value, Oid type, DateADT *day);
 static void apply_time_bound(DayRange *range, SegmentCondKind kind,
-							 Datum value, Oid type, bool isnull);
+							 Datum value, Oid type, bool isnull,
+							 Oid column_type);
+static void apply_time_any(DayRange *range, Datum value, bool isnull,
+						   Oid column_type);
 static void finish_range(DayRange *range, int default_days);
 static List *add_segments(List *segments, bool *constrained,
 						  const SegmentCondValue *val);
@@ -145,8 +148,9 @@ is_scan_constant(PlannerInfo *root, RelOptInfo *baserel, Expr *expr)
  *
  * Recognized: "column op expr" and "expr op column" with op a btree
  * comparison of the column's type (= only, for segment_id, length and
- * ending_at), and "segment_id = ANY (array expr)", where expr does not
- * depend on this table's row.
+ * ending_at), and "segment_id = ANY (array expr)" and "time = ANY (array
+ * expr)" (which is also what IN (...) becomes), where expr does not depend
+ * on this table's row.
  */
 bool
 segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
@@ -272,17 +276,41 @@ segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
 	{
 		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
 		Expr	   *array = (Expr *) lsecond(saop->args);
+		SegmentField field = column_field(baserel, cols, linitial(saop->args));
+		Oid			elemtype = get_element_type(exprType((Node *) array));
 
-		if (!saop->useOr ||
-			column_field(baserel, cols, linitial(saop->args)) !=
-			SEGMENT_FIELD_SEGMENT_ID ||
-			!is_text_type(get_element_type(exprType((Node *) array))) ||
-			!is_scan_constant(root, baserel, array) ||
-			btree_strategy(saop->opno, cols->typid[SEGMENT_FIELD_SEGMENT_ID],
-						   saop->inputcollid, true) != BTEqualStrategyNumber)
+		if (!saop->useOr || !is_scan_constant(root, baserel, array))
 			return false;
 
-		cond->kind = SEGMENT_COND_SEGMENT_ANY;
+		if (field == SEGMENT_FIELD_SEGMENT_ID)
+		{
+			if (!is_text_type(elemtype) ||
+				btree_strategy(saop->opno, cols->typid[field],
+							   saop->inputcollid, true) != BTEqualStrategyNumber)
+				return false;
+			cond->kind = SEGMENT_COND_SEGMENT_ANY;
+		}
+		else if (field == SEGMENT_FIELD_TIME)
+		{
+			if (btree_strategy(saop->opno, cols->typid[field],
+							   saop->inputcollid, false) != BTEqualStrategyNumber)
+				return false;
+			switch (elemtype)
+			{
+				case DATEOID:
+				case TIMESTAMPOID:
+				case TIMESTAMPTZOID:
+				case TEXTOID:
+				case VARCHAROID:
+					break;
+				default:
+					return false;
+			}
+			cond->kind = SEGMENT_COND_TIME_ANY;
+		}
+		else
+			return false;
+
 		cond->expr = array;
 		return true;
 	}
@@ -348,16 +376,25 @@ bound_to_day(Datum value, Oid type, DateADT *day)
 }
 
 /*
- * Narrow "range" by one time condition.  The range only has to contain
- * every day that can satisfy the condition: a bound that is not at
- * midnight (timestamp values) keeps its whole day.
+ * Narrow "range" by one time condition on a column of type "column_type"
+ * (InvalidOid for an estimate).  The range only has to contain every day
+ * that can satisfy the condition: a bound that is not at midnight
+ * (timestamp values) keeps its whole day.
+ *
+ * When one side of the comparison is a timestamptz and the other is not,
+ * the comparison converts the other side in the session's time zone, and
+ * where a daylight-saving change skips midnight (or a zone skipped a whole
+ * day) that moves a value into the next day.  Such a bound keeps one more
+ * day on its side.
  */
 static void
 apply_time_bound(DayRange *range, SegmentCondKind kind, Datum value, Oid type,
-				 bool isnull)
+				 bool isnull, Oid column_type)
 {
 	DateADT		day;
 	bool		exact_day = (type != TIMESTAMPOID && type != TIMESTAMPTZOID);
+	int			slack = (OidIsValid(column_type) &&
+						 (type == TIMESTAMPTZOID) != (column_type == TIMESTAMPTZOID)) ? 1 : 0;
 	bool		is_lower = (kind == SEGMENT_COND_TIME_GT ||
 							kind == SEGMENT_COND_TIME_GE ||
 							kind == SEGMENT_COND_TIME_EQ);
@@ -393,6 +430,7 @@ apply_time_bound(DayRange *range, SegmentCondKind kind, Datum value, Oid type,
 
 		if (kind == SEGMENT_COND_TIME_GT && exact_day)
 			lo = day + 1;
+		lo -= slack;
 		if (DATE_IS_NOBEGIN(range->lo) || lo > range->lo)
 			range->lo = lo;
 	}
@@ -402,22 +440,92 @@ apply_time_bound(DayRange *range, SegmentCondKind kind, Datum value, Oid type,
 
 		if (kind == SEGMENT_COND_TIME_LT && exact_day)
 			hi = day - 1;
+		hi += slack;
 		if (DATE_IS_NOEND(range->hi) || hi < range->hi)
 			range->hi = hi;
 	}
 }
 
 /*
- * Fill in the bounds a query did not give: no upper bound means up to
- * today (in the session's time zone), no lower bound means default_days
- * days back from the upper bound.
+ * Narrow "range" by "time = ANY (array)": to the days from its earliest
+ * element to its latest.  NULL and infinite elements match no row; an
+ * array with nothing else matches none.  An element that cannot be read
+ * as a day leaves the condition to the local filter.
+ */
+static void
+apply_time_any(DayRange *range, Datum value, bool isnull, Oid column_type)
+{
+	ArrayType  *array;
+	Oid			elemtype;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems,
+				i;
+	int16		elmlen;
+	bool		elmbyval;
+	char		elmalign;
+	int			first = -1;
+	int			last = -1;
+	DateADT		first_day = 0;
+	DateADT		last_day = 0;
+
+	if (isnull)
+	{
+		range->empty = true;
+		return;
+	}
+	array = DatumGetArrayTypeP(value);
+	elemtype = ARR_ELEMTYPE(array);
+	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
+	deconstruct_array(array, elemtype, elmlen, elmbyval, elmalign,
+					  &elems, &nulls, &nelems);
+	for (i = 0; i < nelems; i++)
+	{
+		DateADT		day;
+
+		if (nulls[i])
+			continue;
+		if (!bound_to_day(elems[i], elemtype, &day))
+			return;
+		if (DATE_NOT_FINITE(day))
+			continue;
+		if (first < 0 || day < first_day)
+		{
+			first = i;
+			first_day = day;
+		}
+		if (last < 0 || day > last_day)
+		{
+			last = i;
+			last_day = day;
+		}
+	}
+	if (first < 0)
+	{
+		range->empty = true;
+		return;
+	}
+	apply_time_bound(range, SEGMENT_COND_TIME_GE, elems[first], elemtype,
+					 false, column_type);
+	apply_time_bound(range, SEGMENT_COND_TIME_LE, elems[last], elemtype,
+					 false, column_type);
+}
+
+/*
+ * Fill in the bounds a query did not give, and keep to the days the API
+ * can have: the upper bound is at most today (in the session's time zone),
+ * so no upper bound, or one in the future, means today; no lower bound
+ * means default_days days back from the upper bound.
  */
 static void
 finish_range(DayRange *range, int default_days)
 {
-	if (DATE_IS_NOEND(range->hi))
-		range->hi = DatumGetDateADT(DirectFunctionCall1(timestamptz_date,
-														TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())));
+	DateADT		today;
+
+	today = DatumGetDateADT(DirectFunctionCall1(timestamptz_date,
+												TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())));
+	if (DATE_IS_NOEND(range->hi) || range->hi > today)
+		range->hi = today;
 	if (DATE_IS_NOBEGIN(range->lo))
 		range->lo = range->hi - default_days + 1;
 	if (range->lo > range->hi)
@@ -516,7 +624,8 @@ segment_format_day(DateADT day)
 
 /*
  * Build the list of SegmentRequest a scan sends, from the values its
- * conditions had when it started.  Returns NIL when no row can match.
+ * conditions had when it started; "time_type" is the type of the time
+ * column.  Returns NIL when no row can match.
  *
  * Normal mode: each segment's day range is cut into windows of at most
  * SEGMENT_WINDOW_DAYS days.  A window [a, b] asks for ending_at = b + 2 and
@@ -530,7 +639,7 @@ segment_format_day(DateADT day)
  * the API returns is kept and carries them.
  */
 List *
-segment_build_requests(const SegmentFdwOptions *opts,
+segment_build_requests(const SegmentFdwOptions *opts, Oid time_type,
 					   const SegmentCondValue *vals, int nvals)
 {
 	List	   *segments = NIL;
@@ -597,9 +706,11 @@ segment_build_requests(const SegmentFdwOptions *opts,
 				ending_at_value = val->value;
 			}
 		}
+		else if (val->kind == SEGMENT_COND_TIME_ANY)
+			apply_time_any(&range, val->value, val->isnull, time_type);
 		else
 			apply_time_bound(&range, val->kind, val->value, val->type,
-							 val->isnull);
+							 val->isnull, time_type);
 	}
 
 	if (!constrained)
@@ -740,9 +851,15 @@ segment_estimate_days(PlannerInfo *root, const SegmentFdwOptions *opts,
 		}
 		if (cond->kind == SEGMENT_COND_ENDING_AT_EQ)
 			continue;
+		if (cond->kind == SEGMENT_COND_TIME_ANY)
+		{
+			apply_time_any(&range, ((Const *) value)->constvalue,
+						   ((Const *) value)->constisnull, InvalidOid);
+			continue;
+		}
 		apply_time_bound(&range, cond->kind, ((Const *) value)->constvalue,
 						 ((Const *) value)->consttype,
-						 ((Const *) value)->constisnull);
+						 ((Const *) value)->constisnull, InvalidOid);
 	}
 	finish_range(&range, opts->default_days);
 	if (range.empty)

@@ -600,7 +600,9 @@ compute_requests(SegmentScanState *state, ExprContext *econtext)
 	}
 
 	oldcxt = MemoryContextSwitchTo(state->run_cxt);
-	requests = segment_build_requests(&state->opts, vals, n);
+	requests = segment_build_requests(&state->opts,
+									  state->cols.typid[SEGMENT_FIELD_TIME],
+									  vals, n);
 	MemoryContextSwitchTo(oldcxt);
 	return requests;
 }
@@ -1029,6 +1031,7 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			[SEGMENT_COND_TIME_EQ] = "time = ",
 			[SEGMENT_COND_TIME_GE] = "time >= ",
 			[SEGMENT_COND_TIME_GT] = "time > ",
+			[SEGMENT_COND_TIME_ANY] = "time = ANY (",
 			[SEGMENT_COND_LENGTH_EQ] = "length = ",
 			[SEGMENT_COND_ENDING_AT_EQ] = "ending_at = ",
 		};
@@ -1038,7 +1041,8 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 								 deparse_expression((Node *) lfirst(lc1),
 													es->deparse_cxt, true,
 													false),
-								 lfirst_int(lc2) == SEGMENT_COND_SEGMENT_ANY ? ")" : ""));
+								 (lfirst_int(lc2) == SEGMENT_COND_SEGMENT_ANY ||
+								  lfirst_int(lc2) == SEGMENT_COND_TIME_ANY) ? ")" : ""));
 	}
 	if (conds != NIL)
 		ExplainPropertyList("Braze Conditions", conds, es);

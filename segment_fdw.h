@@ -90,6 +90,7 @@ typedef enum SegmentCondKind
 	SEGMENT_COND_TIME_EQ,
 	SEGMENT_COND_TIME_GE,
 	SEGMENT_COND_TIME_GT,
+	SEGMENT_COND_TIME_ANY,		/* time = ANY (array expr), time IN (...) */
 	SEGMENT_COND_LENGTH_EQ,		/* length = expr */
 	SEGMENT_COND_ENDING_AT_EQ	/* ending_at = expr */
 } SegmentCondKind;
@@ -156,6 +157,7 @@ extern bool segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
 									 Expr *clause, SegmentCond *cond);
 extern bool segment_cond_is_segment(SegmentCondKind kind);
 extern List *segment_build_requests(const SegmentFdwOptions *opts,
+									Oid time_type,
 									const SegmentCondValue *vals, int nvals);
 extern char *segment_format_day(DateADT day);
 extern double segment_estimate_segments(const SegmentFdwOptions *opts,

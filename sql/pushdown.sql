@@ -19,6 +19,20 @@ SELECT * FROM segment_sizes
 WHERE segment_id IN ('abc', 'xyz') AND segment_id = 'xyz' AND time = '2024-01-01';
 SELECT * FROM standin.requests();
 
+-- time IN (...) and = ANY: the days from the earliest element to the latest
+SELECT standin.reset() \gset
+SELECT * FROM segment_sizes
+WHERE segment_id = 'abc' AND time IN ('2024-01-01', '2024-01-04', '2024-01-02');
+SELECT * FROM standin.requests();
+SELECT standin.reset() \gset
+SELECT * FROM segment_sizes
+WHERE segment_id = 'abc' AND time = ANY (ARRAY['2024-06-01', NULL, '2024-01-01']::date[]);
+SELECT * FROM standin.requests();
+-- nothing but NULL (or infinity) matches no day: no request
+SELECT standin.reset() \gset
+SELECT * FROM segment_sizes WHERE segment_id = 'abc' AND time = ANY ('{NULL,infinity}'::date[]);
+SELECT count(*) AS requests FROM standin.requests();
+
 -- no segment condition: an error before any request, with the form of a valid query
 SELECT standin.reset() \gset
 SELECT * FROM segment_sizes WHERE time = '2024-01-01';

@@ -54,6 +54,19 @@ FROM segment_sizes WHERE segment_id = 'abc' AND time >= current_date - 3;
 SELECT r = format('/segments/data_series?segment_id=abc&length=6&ending_at=%s', current_date + 2) AS request_right
 FROM standin.requests() r;
 
+-- an upper bound in the future is today's: the same request, and no
+-- request at all for days that are all in the future
+SELECT standin.reset() \gset
+SELECT count(*), max(time) = current_date - 1 AS ends_yesterday
+FROM segment_sizes WHERE segment_id = 'abc' AND time >= current_date - 3 AND time <= '9999-12-31';
+SELECT r = format('/segments/data_series?segment_id=abc&length=6&ending_at=%s', current_date + 2) AS request_right
+FROM standin.requests() r;
+SELECT standin.reset() \gset
+SELECT count(*), min(time) = current_date - 99 AS from_default_days
+FROM segment_sizes WHERE segment_id = 'abc' AND time < current_date + 365;
+SELECT count(*) FROM segment_sizes WHERE segment_id = 'abc' AND time > current_date;
+SELECT count(*) AS requests FROM standin.requests();
+
 -- no lower bound: default_days (100) back from the upper bound, in two requests
 SELECT standin.reset() \gset
 SELECT count(*), min(time), max(time) FROM segment_sizes
@@ -95,9 +108,30 @@ CREATE FOREIGN TABLE sizes_text (segment_id text, time text, size integer) SERVE
 SELECT * FROM sizes_text WHERE segment_id = 'abc' AND time BETWEEN '2024-01-30' AND '2024-02-02';
 CREATE FOREIGN TABLE sizes_tz (segment_id text, time timestamptz, size smallint) SERVER braze;
 SELECT * FROM sizes_tz WHERE segment_id = 'abc' AND time = '2020-01-02';
--- a size too large for the column is reported with the request
-SELECT * FROM sizes_tz WHERE segment_id = 'rows-40000' AND time = date '2000-01-01' + 32767;
-SELECT * FROM sizes_tz WHERE segment_id = 'rows-40000' AND time = date '2000-01-01' + 32768;
+-- a date or timestamp compared with a timestamptz is converted in the
+-- session's time zone, which can move it to another day: Samoa skipped
+-- 2011-12-30, so that day's row and the next are both at 2011-12-31
+-- 00:00+14, and '2011-12-30 12:00' is 2011-12-31 12:00+14.  The rows are
+-- those a local table would give.
+SET TimeZone = 'Pacific/Apia';
+SELECT * FROM sizes_tz WHERE segment_id = 'abc' AND time = '2011-12-31'::date;
+SELECT * FROM sizes_tz WHERE segment_id = 'abc'
+  AND time >= '2011-12-29'::date AND time <= '2011-12-30 12:00'::timestamp;
+CREATE TEMP TABLE local_tz AS
+  SELECT * FROM sizes_tz WHERE segment_id = 'abc' AND time >= '2011-12-01' AND time < '2012-01-31';
+SELECT (SELECT array_agg(time ORDER BY time) FROM local_tz
+        WHERE time = '2011-12-31'::date) =
+       (SELECT array_agg(time ORDER BY time) FROM sizes_tz
+        WHERE segment_id = 'abc' AND time = '2011-12-31'::date) AS same_as_local;
+RESET TimeZone;
+-- a size too large for the column is reported with the request (rows-N:
+-- sizes 0 .. N-1, one a day from 2000-01-01, whatever the days asked)
+CREATE FOREIGN TABLE sizes_small (segment_id text, time date, size smallint, length integer)
+  SERVER braze;
+SELECT * FROM sizes_small
+WHERE segment_id = 'rows-32768' AND length = 100 AND time = date '2000-01-01' + 32767;
+SELECT * FROM sizes_small
+WHERE segment_id = 'rows-32769' AND length = 100 AND time = date '2000-01-01' + 32768;
 -- a table without segment_id, pinned to one segment
 CREATE FOREIGN TABLE pinned (time date, size bigint) SERVER braze OPTIONS (segment_id 'abc');
 SELECT standin.reset() \gset
