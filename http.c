@@ -91,14 +91,17 @@ segment_check_url(const char *url, char **detail)
 	else if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 			 (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
 		*detail = "Only http and https URLs are supported.";
+	else if (strncmp(url + strlen(scheme), "://", 3) != 0)
+		*detail = "It is not an absolute URL.";	/* curl takes "http:/x" */
 	else if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
 			 host[0] == '\0')
 		*detail = "The URL has no host.";
 	else if (curl_url_get(h, CURLUPART_USER, &part, 0) == CURLUE_OK)
 		*detail = "The URL must not contain credentials; put the key in the user mapping's api_key option.";
-	else if (curl_url_get(h, CURLUPART_QUERY, &part, 0) == CURLUE_OK)
+	/* the characters, since curl reports no empty query or fragment */
+	else if (strchr(url, '?') != NULL)
 		*detail = "The URL must not have a query string.";
-	else if (curl_url_get(h, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK)
+	else if (strchr(url, '#') != NULL)
 		*detail = "The URL must not have a fragment.";
 	else
 		ok = true;

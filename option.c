@@ -25,7 +25,6 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -204,9 +203,13 @@ static int
 int_option_value(DefElem *def, const SegmentFdwOption *opt)
 {
 	const char *value = defGetString(def);
-	int			result;
+	char	   *end;
+	long		result;
 
-	if (!parse_int(value, &result, 0, NULL) ||
+	/* decimal digits only: no octal, hex, fractions, exponents or units */
+	errno = 0;
+	result = strtol(value, &end, 10);
+	if (end == value || *end != '\0' || errno == ERANGE ||
 		result < opt->min || result > opt->max)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -214,7 +217,7 @@ int_option_value(DefElem *def, const SegmentFdwOption *opt)
 						opt->optname, value),
 				 errdetail("Valid values are integers between %d and %d.",
 						   opt->min, opt->max)));
-	return result;
+	return (int) result;
 }
 
 /*

@@ -543,16 +543,48 @@ init_range(DayRange *range)
 	range->empty = false;
 }
 
+/* A segment id and where it was given, to sort ids */
+typedef struct GivenSegment
+{
+	char	   *id;
+	int			position;
+} GivenSegment;
+
+static int
+given_segment_cmp(const void *a, const void *b)
+{
+	const GivenSegment *ga = (const GivenSegment *) a;
+	const GivenSegment *gb = (const GivenSegment *) b;
+	int			c = strcmp(ga->id, gb->id);
+
+	if (c != 0)
+		return c;
+	return (ga->position > gb->position) - (ga->position < gb->position);
+}
+
+static int
+string_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 /*
  * Add the segments of one condition value to the list of segments,
  * intersecting with what earlier conditions allowed ("constrained").
- * Duplicates are dropped and the first order kept.
+ * Duplicates are dropped and the first order kept.  Both are done by
+ * sorting, so an array of many thousands of ids costs little.
  */
 static List *
 add_segments(List *segments, bool *constrained, const SegmentCondValue *val)
 {
 	List	   *given = NIL;
 	List	   *result = NIL;
+	GivenSegment *sorted;
+	bool	   *wanted;
+	char	  **allowed = NULL;
+	int			ngiven;
+	int			nallowed = 0;
+	int			i;
 	ListCell   *lc;
 
 	if (!val->isnull)
@@ -564,8 +596,7 @@ add_segments(List *segments, bool *constrained, const SegmentCondValue *val)
 			ArrayType  *array = DatumGetArrayTypeP(val->value);
 			Datum	   *elems;
 			bool	   *nulls;
-			int			nelems,
-						i;
+			int			nelems;
 			int16		elmlen;
 			bool		elmbyval;
 			char		elmalign;
@@ -581,32 +612,47 @@ add_segments(List *segments, bool *constrained, const SegmentCondValue *val)
 			}
 		}
 	}
+	ngiven = list_length(given);
 
-	/* keep the first occurrence of each, and only those allowed so far */
+	/* what earlier conditions allowed, sorted to be searched */
+	if (*constrained)
+	{
+		allowed = palloc(sizeof(char *) * Max(list_length(segments), 1));
+		foreach(lc, segments)
+			allowed[nallowed++] = (char *) lfirst(lc);
+		qsort(allowed, nallowed, sizeof(char *), string_ptr_cmp);
+	}
+
+	/* the first occurrence of each id: the first of its run once sorted */
+	sorted = palloc(sizeof(GivenSegment) * Max(ngiven, 1));
+	i = 0;
 	foreach(lc, given)
 	{
-		char	   *seg = (char *) lfirst(lc);
-		ListCell   *lc2;
-		bool		keep = !*constrained;
+		sorted[i].id = (char *) lfirst(lc);
+		sorted[i].position = i;
+		i++;
+	}
+	qsort(sorted, ngiven, sizeof(GivenSegment), given_segment_cmp);
+	wanted = palloc0(sizeof(bool) * Max(ngiven, 1));
+	for (i = 0; i < ngiven; i++)
+	{
+		if (i > 0 && strcmp(sorted[i].id, sorted[i - 1].id) == 0)
+			continue;
+		/* no segment has an empty id (the API refuses one): no row */
+		if (sorted[i].id[0] == '\0')
+			continue;
+		if (allowed &&
+			bsearch(&sorted[i].id, allowed, nallowed, sizeof(char *),
+					string_ptr_cmp) == NULL)
+			continue;
+		wanted[sorted[i].position] = true;
+	}
 
-		foreach(lc2, segments)
-		{
-			if (strcmp((char *) lfirst(lc2), seg) == 0)
-			{
-				keep = true;
-				break;
-			}
-		}
-		foreach(lc2, result)
-		{
-			if (strcmp((char *) lfirst(lc2), seg) == 0)
-			{
-				keep = false;
-				break;
-			}
-		}
-		if (keep)
-			result = lappend(result, seg);
+	i = 0;
+	foreach(lc, given)
+	{
+		if (wanted[i++])
+			result = lappend(result, lfirst(lc));
 	}
 
 	*constrained = true;

@@ -1073,24 +1073,25 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			targets = lappend(targets, ((SegmentRequest *) lfirst(lc1))->target);
 		ExplainPropertyInteger("Braze Request Count", NULL, n, es);
 		ExplainPropertyList("Braze Requests", targets, es);
-		return;
 	}
-
-	/* text: one line each, the first few of many */
-	ExplainPropertyInteger("Braze Requests", NULL, n, es);
-	foreach(lc1, requests)
+	else
 	{
-		if (shown == 5 && n > 6)
+		/* text: one line each, the first few of many */
+		ExplainPropertyInteger("Braze Requests", NULL, n, es);
+		foreach(lc1, requests)
 		{
+			if (shown == 5 && n > 6)
+			{
+				ExplainPropertyText("Braze Request",
+									psprintf("... %d more", n - shown), es);
+				break;
+			}
 			ExplainPropertyText("Braze Request",
-								psprintf("... %d more", n - shown), es);
-			break;
+								psprintf("GET %s",
+										 ((SegmentRequest *) lfirst(lc1))->target),
+								es);
+			shown++;
 		}
-		ExplainPropertyText("Braze Request",
-							psprintf("GET %s",
-									 ((SegmentRequest *) lfirst(lc1))->target),
-							es);
-		shown++;
 	}
 
 	if (es->analyze)

@@ -39,6 +39,8 @@ SELECT count(*) AS requests FROM standin.requests();
 -- EXPLAIN ANALYZE: the requests sent, and responses reused across rescans
 EXPLAIN (ANALYZE, COSTS OFF, VERBOSE, TIMING OFF, SUMMARY OFF)
 SELECT * FROM segment_sizes WHERE segment_id = 'abc' AND time BETWEEN '2024-01-01' AND '2024-01-02';
+EXPLAIN (ANALYZE, COSTS OFF, VERBOSE, TIMING OFF, SUMMARY OFF, FORMAT YAML)
+SELECT * FROM segment_sizes WHERE segment_id = 'abc' AND time BETWEEN '2024-01-01' AND '2024-01-02';
 EXPLAIN (ANALYZE, COSTS OFF, VERBOSE, TIMING OFF, SUMMARY OFF)
 SELECT count(*) FROM segment_sizes
 WHERE segment_id = ANY (ARRAY(SELECT 'seg-' || i FROM generate_series(1, 50) i)) AND time >= '2024-01-01' AND time < '2025-01-01';

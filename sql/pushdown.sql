@@ -14,6 +14,27 @@ SELECT * FROM standin.requests();
 SELECT standin.reset() \gset
 SELECT * FROM segment_sizes
 WHERE segment_id = ANY (ARRAY['xyz', NULL, 'abc']) AND time = '2024-01-01';
+-- an empty id matches no segment: it is not asked (the API would refuse it)
+SELECT standin.reset() \gset
+SELECT * FROM segment_sizes WHERE segment_id IN ('', 'xyz') AND time = '2024-01-01';
+SELECT * FROM segment_sizes WHERE segment_id = '' AND time = '2024-01-01';
+SELECT * FROM standin.requests();
+-- 20,000 ids of which 15,000 differ: each asked once, in the order first
+-- given (EXPLAIN sends nothing)
+CREATE FUNCTION request_lines(ids text[]) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+  l text;
+BEGIN
+  FOR l IN EXECUTE format('EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM segment_sizes
+                           WHERE segment_id = ANY (%L::text[]) AND time = %L', ids, '2024-01-01')
+  LOOP
+    IF l LIKE '%Braze Request%' THEN
+      RETURN NEXT l;
+    END IF;
+  END LOOP;
+END $$;
+SELECT request_lines(ARRAY(SELECT 'id' || (i % 15000) FROM generate_series(1, 20000) i));
+DROP FUNCTION request_lines;
 -- conditions on segment_id intersect
 SELECT * FROM segment_sizes
 WHERE segment_id IN ('abc', 'xyz') AND segment_id = 'xyz' AND time = '2024-01-01';
