@@ -52,6 +52,7 @@ struct SegmentFetch
 	int			max_retry_wait_ms;
 	SegmentFetchStats *stats;	/* the caller's, accumulated */
 	TimestampTz paused_until;	/* no new transfer before (429) */
+	TimestampTz left_at;		/* when a response was last handed back */
 	SegmentTransfer *transfers;
 	int			ntransfers;
 	int			next_start;		/* first transfer never started */
@@ -66,6 +67,8 @@ static long retry_delay(SegmentFetch *fetch, SegmentTransfer *t,
 static void record_attempt(SegmentFetch *fetch, SegmentTransfer *t);
 static void fill_response(SegmentFetch *fetch, SegmentTransfer *t,
 						  SegmentResponse *resp);
+static void note_unattended(SegmentFetch *fetch);
+static bool next_response(SegmentFetch *fetch, SegmentResponse *resp);
 
 /*
  * Prepare to fetch "requests" (a list of SegmentRequest); the transfers
@@ -141,6 +144,7 @@ start(SegmentFetch *fetch, SegmentTransfer *t)
 
 	segment_transfer_start(t, &fetch->http);
 	t->attempts++;
+	t->unattended_ms = 0;
 	t->waiting = false;
 	t->recorded = false;
 	fetch->stats->requests++;
@@ -237,8 +241,8 @@ record_attempt(SegmentFetch *fetch, SegmentTransfer *t)
 	int			i;
 
 	stats->bytes += t->len;
-	if (t->status == 0)
-		stats->transport_errors++;
+	if (t->result != 0)
+		stats->transport_errors++;	/* a status may have come, not the body */
 	else
 	{
 		for (i = 0; i < stats->nstatuses; i++)
@@ -256,7 +260,7 @@ record_attempt(SegmentFetch *fetch, SegmentTransfer *t)
 			stats->status_count[i]++;
 	}
 
-	if (t->status != 0)
+	if (t->result == 0)
 		ereport(segment_log_requests ? LOG : DEBUG1,
 				(errmsg_internal("segment_fdw: GET %s: HTTP %ld, %zu bytes, %.1f ms, attempt %d",
 								 t->request->url, t->status, t->len,
@@ -299,6 +303,7 @@ fill_response(SegmentFetch *fetch, SegmentTransfer *t, SegmentResponse *resp)
 	resp->ratelimit_reset = t->ratelimit_reset;
 	resp->retry_after = t->retry_after;
 	resp->max_retry_wait_ms = fetch->max_retry_wait_ms;
+	resp->out_of_retries = (t->attempts > fetch->max_retries);
 	t->body = NULL;
 	t->len = t->cap = 0;
 }
@@ -314,6 +319,44 @@ fill_response(SegmentFetch *fetch, SegmentTransfer *t, SegmentResponse *resp)
  */
 bool
 segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
+{
+	bool		found;
+
+	note_unattended(fetch);
+	found = next_response(fetch, resp);
+	fetch->left_at = GetCurrentTimestamp();
+	return found;
+}
+
+/*
+ * libcurl runs only while a scan waits in segment_http_wait, but its
+ * timeouts run on the clock: transfers left in flight while the query does
+ * something else (a slow consumer of the rows, a cursor between FETCHes)
+ * age without being read.  Count that time for each, so that a timeout it
+ * caused is not taken for the server's (see next_response).
+ */
+static void
+note_unattended(SegmentFetch *fetch)
+{
+	double		away_ms;
+	int			i;
+
+	if (fetch->left_at == 0)
+		return;
+	away_ms = (GetCurrentTimestamp() - fetch->left_at) / 1000.0;
+	for (i = fetch->next_emit; i < fetch->next_start; i++)
+	{
+		if (fetch->transfers[i].handle != NULL)
+			fetch->transfers[i].unattended_ms += away_ms;
+	}
+	fetch->left_at = 0;
+}
+
+/*
+ * The work of segment_fetch_next.
+ */
+static bool
+next_response(SegmentFetch *fetch, SegmentResponse *resp)
 {
 	for (;;)
 	{
@@ -335,6 +378,23 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 			t->recorded = true;
 			if (succeeded(t))
 				continue;
+
+			/*
+			 * A timeout that the scan's own absence brought about: the
+			 * attempt had less than its timeout of attention.  Send it
+			 * again at once, as the same attempt.
+			 */
+			if (segment_transfer_timed_out(t) && t->unattended_ms > 0 &&
+				t->elapsed_ms - t->unattended_ms <
+				(t->connected ? fetch->http.timeout_ms :
+				 fetch->http.connect_timeout_ms))
+			{
+				t->attempts--;
+				t->done = false;
+				t->waiting = true;
+				t->retry_at = now;
+				continue;
+			}
 
 			delay = retry_delay(fetch, t, now);
 			if (delay < 0)

@@ -750,6 +750,16 @@ segment_transfer_is_transient(const SegmentTransfer *t)
 }
 
 /*
+ * Did the latest attempt of "t" end because timeout_ms or
+ * connect_timeout_ms expired?
+ */
+bool
+segment_transfer_timed_out(const SegmentTransfer *t)
+{
+	return (CURLcode) t->result == CURLE_OPERATION_TIMEDOUT;
+}
+
+/*
  * Raise the error of a transfer that failed below HTTP: a body too large,
  * a timeout (saying which one expired), a connection that could not be
  * made, or one that broke.  "attempts" counts the tries made.

@@ -761,7 +761,12 @@ segment_report_http_error(const SegmentResponse *resp, const char *api_key)
 			break;
 		case 429:
 			code = ERRCODE_CONFIGURATION_LIMIT_EXCEEDED;
-			if (resp->retry_after >= 0)
+			if (resp->out_of_retries)
+				hint = resp->ratelimit_reset >= 0 ?
+					psprintf("No retry is left (max_retries); the rate limit resets at %s.",
+							 timestamptz_to_str(time_t_to_timestamptz((pg_time_t) resp->ratelimit_reset))) :
+					"No retry is left (max_retries); the Braze rate limit is shared by the workspace, retry later.";
+			else if (resp->retry_after >= 0)
 				hint = psprintf("Braze asks to retry after %ld s, longer than max_retry_wait_ms (%d ms) allows waiting.",
 								resp->retry_after, resp->max_retry_wait_ms);
 			else if (resp->ratelimit_reset >= 0)

@@ -522,7 +522,10 @@ segmentBeginForeignScan(ForeignScanState *node, int eflags)
 		userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
 	}
 #endif
-	segment_get_options(relid, userid, &state->opts);
+	/* plain EXPLAIN sends nothing, so needs no user mapping (postgres_fdw's way) */
+	segment_get_options(relid,
+						(eflags & EXEC_FLAG_EXPLAIN_ONLY) ? InvalidOid : userid,
+						&state->opts);
 	segment_get_columns(relid, &state->cols);
 
 	for (field = 0; field < SEGMENT_NUM_FIELDS; field++)

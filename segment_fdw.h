@@ -144,6 +144,7 @@ typedef struct SegmentResponse
 	long		ratelimit_reset;	/* X-RateLimit-Reset, or -1 */
 	long		retry_after;	/* Retry-After, or -1 */
 	int			max_retry_wait_ms;	/* the wait segment_fdw allows */
+	bool		out_of_retries; /* max_retries attempts were made */
 } SegmentResponse;
 
 /* in option.c */
@@ -209,6 +210,8 @@ typedef struct SegmentTransfer
 
 	/* retry state, fetch.c's */
 	int			attempts;
+	double		unattended_ms;	/* of this attempt, while the scan was not
+								 * waiting for responses (see fetch.c) */
 	bool		recorded;		/* the latest attempt was counted */
 	bool		waiting;		/* for retry_at */
 	TimestampTz retry_at;
@@ -220,7 +223,7 @@ typedef struct SegmentFetchStats
 {
 	int64		requests;		/* HTTP requests sent, retries included */
 	int64		retries;
-	int64		transport_errors;	/* attempts that got no HTTP status */
+	int64		transport_errors;	/* attempts without a complete response */
 	int64		bytes;			/* body bytes received */
 	double		wait_ms;		/* time spent waiting on Braze */
 	int			max_in_flight;
@@ -241,6 +244,7 @@ extern void segment_transfer_start(SegmentTransfer *t,
 extern void segment_transfer_abort(SegmentTransfer *t);
 extern double segment_http_wait(long timeout);
 extern bool segment_transfer_is_transient(const SegmentTransfer *t);
+extern bool segment_transfer_timed_out(const SegmentTransfer *t);
 extern void segment_report_transfer_error(const SegmentTransfer *t,
 										  const SegmentHttpConfig *http,
 										  int attempts);

@@ -79,6 +79,8 @@ SELECT * FROM nourl WHERE segment_id = 'abc';
 CREATE SERVER braze_nokey FOREIGN DATA WRAPPER segment_fdw OPTIONS (url :'api_url');
 CREATE FOREIGN TABLE nokey (segment_id text, time date, size bigint) SERVER braze_nokey;
 SELECT * FROM nokey WHERE segment_id = 'abc';
+-- but a plain EXPLAIN needs no user mapping: it sends nothing
+EXPLAIN (COSTS OFF) SELECT * FROM nokey WHERE segment_id = 'abc' AND time = '2024-01-01';
 CREATE USER MAPPING FOR CURRENT_USER SERVER braze_nokey;
 SELECT * FROM nokey WHERE segment_id = 'abc';
 -- none of this sent anything

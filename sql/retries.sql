@@ -49,6 +49,15 @@ ALTER SERVER braze OPTIONS (ADD timeout_ms '200', ADD max_retries '1');
 SELECT * FROM segment_sizes WHERE segment_id = 'slow-2000' AND time = '2024-01-01';
 \set VERBOSITY default
 ALTER SERVER braze OPTIONS (DROP timeout_ms, DROP max_retries);
+-- but a timeout the query itself caused is not the server's: a transfer
+-- left in flight while the rows of another were consumed slowly (here 50
+-- rows at 30 ms) is sent again as the same attempt, not failed
+ALTER SERVER braze OPTIONS (ADD timeout_ms '1000', ADD max_retries '0');
+SELECT standin.reset() \gset
+SELECT count(*) FROM (SELECT pg_sleep(0.03), * FROM segment_sizes
+  WHERE segment_id IN ('abc', 'slow-200') AND time BETWEEN '2024-01-01' AND '2024-02-19') s;
+SELECT * FROM standin.requests();
+ALTER SERVER braze OPTIONS (DROP timeout_ms, DROP max_retries);
 -- and connect_timeout_ms is named when the connection is what timed out
 \getenv blackhole_url SEGMENT_FDW_TEST_BLACKHOLE_URL
 CREATE SERVER braze_blackhole FOREIGN DATA WRAPPER segment_fdw
@@ -78,6 +87,11 @@ SELECT code, message, hint
 FROM error_of($$SELECT * FROM segment_sizes WHERE segment_id = 'retryafter-1' AND time = '2024-01-03'$$);
 ALTER SERVER braze OPTIONS (DROP max_retry_wait_ms);
 SELECT count(*) AS requests FROM standin.requests();
+-- retries can run out before the wait does: the hint says so
+ALTER SERVER braze OPTIONS (ADD max_retries '1');
+SELECT code, message, hint ~ '^No retry is left \(max_retries\); the rate limit resets at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00\.$' AS hint_right
+FROM error_of($$SELECT * FROM segment_sizes WHERE segment_id = 'retryafter-5' AND time = '2024-01-05'$$);
+ALTER SERVER braze OPTIONS (DROP max_retries);
 
 -- one 429 pauses the scan's other requests until the reset
 ALTER SERVER braze OPTIONS (ADD max_concurrency '3');
