@@ -743,8 +743,13 @@ segment_build_requests(const SegmentFdwOptions *opts, Oid time_type,
 			}
 			else
 			{
+				/*
+				 * In UTC: the API reads the date as written, so the
+				 * session's TimeZone must not change which days come.
+				 */
+				int			utc = 0;
 				char	   *s = JsonEncodeDateTime(NULL, val->value,
-												   TIMESTAMPTZOID, NULL);
+												   TIMESTAMPTZOID, &utc);
 
 				if (ending_at && strcmp(ending_at, s) != 0)
 					range.empty = true;

@@ -161,6 +161,14 @@ SELECT count(*), min(time), max(time), min(length) FROM series
 WHERE segment_id = 'abc' AND ending_at = '2024-01-05 23:59:59-05';
 SELECT * FROM series WHERE segment_id = 'abc' AND length = 3 AND length = 4;
 SELECT * FROM standin.requests();
+-- ending_at goes in UTC, so the session's time zone does not change the days
+SELECT standin.reset() \gset
+SET TimeZone = 'America/Chicago';
+SELECT time, size FROM series WHERE segment_id = 'abc' AND length = 2 AND ending_at = '2024-01-05 23:59:59-05';
+RESET TimeZone;
+SET TimeZone = 'UTC';
+SELECT time, size FROM series WHERE segment_id = 'abc' AND length = 2 AND ending_at = '2024-01-05 23:59:59-05';
+SELECT * FROM standin.requests();
 SELECT * FROM series WHERE segment_id = 'abc' AND length = 101;
 SELECT * FROM series WHERE segment_id = 'abc' AND length = 0;
 -- without such conditions the table works as usual, the parameter columns NULL
