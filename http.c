@@ -47,6 +47,7 @@ StaticAssertDecl(SEGMENT_ERROR_SIZE >= CURL_ERROR_SIZE,
 				 "SEGMENT_ERROR_SIZE must hold libcurl's error buffer");
 
 static CURLM *multi = NULL;
+static bool multi_broken = false;	/* curl gave up on it: replace it */
 static CURL *idle_handles[MAX_IDLE_HANDLES];
 static int	n_idle_handles = 0;
 static WatchedSocket *watched = NULL;	/* malloc'd: grown in a callback */
@@ -208,8 +209,17 @@ segment_url_for_request(const char *base_url, SegmentRequest *req)
 
 	if (rc == CURLUE_OK)
 	{
-		req->url = pstrdup(url);
-		req->target = psprintf("%s?%s", path, query);
+		size_t		target_len = strlen(path) + strlen(query) + 2;
+
+		req->url = palloc_extended(strlen(url) + 1, MCXT_ALLOC_NO_OOM);
+		req->target = palloc_extended(target_len, MCXT_ALLOC_NO_OOM);
+		if (req->url == NULL || req->target == NULL)
+			rc = CURLUE_OUT_OF_MEMORY;
+		else
+		{
+			strcpy(req->url, url);
+			snprintf(req->target, target_len, "%s?%s", path, query);
+		}
 	}
 
 	curl_free(url);
@@ -233,6 +243,15 @@ ensure_multi(void)
 {
 	static bool global_done = false;
 
+	if (multi != NULL && multi_broken)
+	{
+		/* its transfers were aborted with the query that broke it */
+		curl_multi_cleanup(multi);
+		multi = NULL;
+		n_watched = 0;
+		timer_ms = -1;
+		multi_broken = false;
+	}
 	if (multi != NULL)
 		return;
 
@@ -261,7 +280,8 @@ ensure_multi(void)
 /*
  * curl tells which sockets to watch, and for what.  Recorded for the next
  * wait.  The table grows with realloc, which does not throw; only if that
- * fails is -1 returned (curl then fails the transfer).
+ * fails is -1 returned, and curl then takes the whole multi handle for
+ * dead (drive reports it, and ensure_multi replaces it).
  */
 static int
 socket_callback(CURL *easy, curl_socket_t fd, int what, void *userp,
@@ -589,10 +609,18 @@ drive(curl_socket_t fd, int ev_bitmask)
 	int			running;
 	int			pending;
 	CURLMsg    *msg;
+	CURLMcode	mrc;
 
 	if (fd == CURL_SOCKET_TIMEOUT)
 		timer_ms = -1;
-	curl_multi_socket_action(multi, fd, ev_bitmask, &running);
+	mrc = curl_multi_socket_action(multi, fd, ev_bitmask, &running);
+	if (mrc != CURLM_OK)
+	{
+		multi_broken = true;
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("libcurl failed: %s", curl_multi_strerror(mrc))));
+	}
 
 	while ((msg = curl_multi_info_read(multi, &pending)) != NULL)
 	{
