@@ -52,7 +52,6 @@ struct SegmentFetch
 	int			max_retry_wait_ms;
 	SegmentFetchStats *stats;	/* the caller's, accumulated */
 	TimestampTz paused_until;	/* no new transfer before (429) */
-	TimestampTz left_at;		/* when a response was last handed back */
 	SegmentTransfer *transfers;
 	int			ntransfers;
 	int			next_start;		/* first transfer never started */
@@ -67,8 +66,7 @@ static long retry_delay(SegmentFetch *fetch, SegmentTransfer *t,
 static void record_attempt(SegmentFetch *fetch, SegmentTransfer *t);
 static void fill_response(SegmentFetch *fetch, SegmentTransfer *t,
 						  SegmentResponse *resp);
-static void note_unattended(SegmentFetch *fetch);
-static bool next_response(SegmentFetch *fetch, SegmentResponse *resp);
+
 
 /*
  * Prepare to fetch "requests" (a list of SegmentRequest); the transfers
@@ -144,7 +142,6 @@ start(SegmentFetch *fetch, SegmentTransfer *t)
 
 	segment_transfer_start(t, &fetch->http);
 	t->attempts++;
-	t->unattended_ms = 0;
 	t->waiting = false;
 	t->recorded = false;
 	fetch->stats->requests++;
@@ -320,44 +317,6 @@ fill_response(SegmentFetch *fetch, SegmentTransfer *t, SegmentResponse *resp)
 bool
 segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 {
-	bool		found;
-
-	note_unattended(fetch);
-	found = next_response(fetch, resp);
-	fetch->left_at = GetCurrentTimestamp();
-	return found;
-}
-
-/*
- * libcurl runs only while a scan waits in segment_http_wait, but its
- * timeouts run on the clock: transfers left in flight while the query does
- * something else (a slow consumer of the rows, a cursor between FETCHes)
- * age without being read.  Count that time for each, so that a timeout it
- * caused is not taken for the server's (see next_response).
- */
-static void
-note_unattended(SegmentFetch *fetch)
-{
-	double		away_ms;
-	int			i;
-
-	if (fetch->left_at == 0)
-		return;
-	away_ms = (GetCurrentTimestamp() - fetch->left_at) / 1000.0;
-	for (i = fetch->next_emit; i < fetch->next_start; i++)
-	{
-		if (fetch->transfers[i].handle != NULL)
-			fetch->transfers[i].unattended_ms += away_ms;
-	}
-	fetch->left_at = 0;
-}
-
-/*
- * The work of segment_fetch_next.
- */
-static bool
-next_response(SegmentFetch *fetch, SegmentResponse *resp)
-{
 	for (;;)
 	{
 		TimestampTz now = GetCurrentTimestamp();
@@ -365,6 +324,16 @@ next_response(SegmentFetch *fetch, SegmentResponse *resp)
 		SegmentTransfer *head;
 		long		timeout = -1;
 		int			i;
+
+		/* transfers out of time end as timed out; wake for the next one */
+		for (i = fetch->next_emit; i < fetch->next_start; i++)
+		{
+			long		left = segment_transfer_time_left(&fetch->transfers[i],
+														  &fetch->http);
+
+			if (left > 0 && (timeout < 0 || left < timeout))
+				timeout = left;
+		}
 
 		/* attempts that ended: count them, retry or fail */
 		for (i = fetch->next_emit; i < fetch->next_start; i++)
@@ -378,23 +347,6 @@ next_response(SegmentFetch *fetch, SegmentResponse *resp)
 			t->recorded = true;
 			if (succeeded(t))
 				continue;
-
-			/*
-			 * A timeout that the scan's own absence brought about: the
-			 * attempt had less than its timeout of attention.  Send it
-			 * again at once, as the same attempt.
-			 */
-			if (segment_transfer_timed_out(t) && t->unattended_ms > 0 &&
-				t->elapsed_ms - t->unattended_ms <
-				(t->connected ? fetch->http.timeout_ms :
-				 fetch->http.connect_timeout_ms))
-			{
-				t->attempts--;
-				t->done = false;
-				t->waiting = true;
-				t->retry_at = now;
-				continue;
-			}
 
 			delay = retry_delay(fetch, t, now);
 			if (delay < 0)
@@ -452,7 +404,11 @@ next_response(SegmentFetch *fetch, SegmentResponse *resp)
 			}
 		}
 		if (wake != 0)
-			timeout = Max(0, (long) ((wake - now + 999) / 1000));
+		{
+			long		until_wake = Max(0, (long) ((wake - now + 999) / 1000));
+
+			timeout = (timeout < 0) ? until_wake : Min(timeout, until_wake);
+		}
 		fetch->stats->wait_ms += segment_http_wait(timeout);
 	}
 }

@@ -54,6 +54,19 @@ static WatchedSocket *watched = NULL;	/* malloc'd: grown in a callback */
 static int	n_watched = 0;
 static int	max_watched = 0;
 static long timer_ms = -1;		/* curl's timeout, -1 for none */
+
+/*
+ * Milliseconds the backend has spent in segment_http_wait, driving
+ * libcurl.  timeout_ms and connect_timeout_ms count this time, not the
+ * clock's: transfers progress only while some scan waits, and a query that
+ * leaves transfers in flight while it does something else (rows consumed
+ * slowly, a cursor idle between FETCHes) must not find them timed out with
+ * their answer unread.  libcurl's own timeouts run on the clock, so they
+ * are only a far backstop (CURL_BACKSTOP_MS).
+ */
+static double driven_ms = 0;
+
+#define CURL_BACKSTOP_MS (24L * 3600 * 1000)
 static TimestampTz timer_set_at;
 
 static void ensure_multi(void);
@@ -523,6 +536,7 @@ segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
 	t->ratelimit_reset = t->retry_after = -1;
 	t->elapsed_ms = 0;
 	t->errbuf[0] = '\0';
+	t->driven_at_start = driven_ms;
 	t->max_bytes = (size_t) http->max_response_bytes;
 
 #define SETOPT(opt, val) \
@@ -550,8 +564,9 @@ segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
 	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
 	if (http->ca_file)
 		SETOPT(CURLOPT_CAINFO, http->ca_file);
-	SETOPT(CURLOPT_TIMEOUT_MS, (long) http->timeout_ms);
-	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long) http->connect_timeout_ms);
+	/* the limits are enforced by segment_transfer_time_left */
+	SETOPT(CURLOPT_TIMEOUT_MS, CURL_BACKSTOP_MS);
+	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, CURL_BACKSTOP_MS);
 	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
 	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) http->max_response_bytes);
 	SETOPT(CURLOPT_WRITEFUNCTION, write_callback);
@@ -581,6 +596,46 @@ segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
 						curl_multi_strerror(mrc))));
 	}
 	t->handle = easy;
+}
+
+/*
+ * The milliseconds transfer "t" has left before a timeout, counted in time
+ * spent driving libcurl (see driven_ms): connect_timeout_ms until it is
+ * connected, timeout_ms in all.  A transfer out of time is stopped and ends
+ * as libcurl's own timeout would, with CURLE_OPERATION_TIMEDOUT; 0 is
+ * returned then, and -1 for a transfer that is not running.
+ */
+long
+segment_transfer_time_left(SegmentTransfer *t, const SegmentHttpConfig *http)
+{
+	curl_off_t	pretransfer = 0;
+	double		spent;
+	double		left;
+	bool		connected;
+
+	if (t->handle == NULL)
+		return -1;
+
+	spent = driven_ms - t->driven_at_start;
+	/* zero time to "ready to send" means not connected yet */
+	curl_easy_getinfo((CURL *) t->handle, CURLINFO_PRETRANSFER_TIME_T,
+					  &pretransfer);
+	connected = (pretransfer > 0);
+	left = http->timeout_ms - spent;
+	if (!connected)
+		left = Min(left, http->connect_timeout_ms - spent);
+	if (left >= 1)
+		return (long) left;
+
+	segment_transfer_abort(t);
+	t->done = true;
+	t->result = CURLE_OPERATION_TIMEDOUT;
+	t->connected = connected;
+	t->elapsed_ms = spent;
+	snprintf(t->errbuf, sizeof(t->errbuf),
+			 "No complete response after %.0f ms of waiting (%zu bytes received).",
+			 spent, t->len);
+	return 0;
 }
 
 /*
@@ -659,6 +714,7 @@ segment_http_wait(long timeout)
 	WaitEventSet *volatile set = NULL;
 	WaitEvent  *occurred = palloc(sizeof(WaitEvent) * (n_watched + 2));
 	TimestampTz start = GetCurrentTimestamp();
+	double		waited;
 	int			nevents = 0;
 	int			i;
 
@@ -729,8 +785,10 @@ segment_http_wait(long timeout)
 		(GetCurrentTimestamp() - timer_set_at) / 1000 >= timer_ms)
 		drive(CURL_SOCKET_TIMEOUT, 0);
 
+	waited = (GetCurrentTimestamp() - start) / 1000.0;
+	driven_ms += waited;
 	CHECK_FOR_INTERRUPTS();
-	return (GetCurrentTimestamp() - start) / 1000.0;
+	return waited;
 }
 
 /*
@@ -775,16 +833,6 @@ segment_transfer_is_transient(const SegmentTransfer *t)
 		default:
 			return false;
 	}
-}
-
-/*
- * Did the latest attempt of "t" end because timeout_ms or
- * connect_timeout_ms expired?
- */
-bool
-segment_transfer_timed_out(const SegmentTransfer *t)
-{
-	return (CURLcode) t->result == CURLE_OPERATION_TIMEDOUT;
 }
 
 /*

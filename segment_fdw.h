@@ -206,12 +206,11 @@ typedef struct SegmentTransfer
 	long		ratelimit_reset;	/* epoch seconds */
 	long		retry_after;	/* Retry-After, in seconds */
 	double		elapsed_ms;
+	double		driven_at_start;	/* segment_http_wait's clock, see http.c */
 	char		errbuf[SEGMENT_ERROR_SIZE];
 
 	/* retry state, fetch.c's */
 	int			attempts;
-	double		unattended_ms;	/* of this attempt, while the scan was not
-								 * waiting for responses (see fetch.c) */
 	bool		recorded;		/* the latest attempt was counted */
 	bool		waiting;		/* for retry_at */
 	TimestampTz retry_at;
@@ -244,7 +243,8 @@ extern void segment_transfer_start(SegmentTransfer *t,
 extern void segment_transfer_abort(SegmentTransfer *t);
 extern double segment_http_wait(long timeout);
 extern bool segment_transfer_is_transient(const SegmentTransfer *t);
-extern bool segment_transfer_timed_out(const SegmentTransfer *t);
+extern long segment_transfer_time_left(SegmentTransfer *t,
+									   const SegmentHttpConfig *http);
 extern void segment_report_transfer_error(const SegmentTransfer *t,
 										  const SegmentHttpConfig *http,
 										  int attempts);

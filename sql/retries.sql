@@ -49,13 +49,30 @@ ALTER SERVER braze OPTIONS (ADD timeout_ms '200', ADD max_retries '1');
 SELECT * FROM segment_sizes WHERE segment_id = 'slow-2000' AND time = '2024-01-01';
 \set VERBOSITY default
 ALTER SERVER braze OPTIONS (DROP timeout_ms, DROP max_retries);
--- but a timeout the query itself caused is not the server's: a transfer
--- left in flight while the rows of another were consumed slowly (here 50
--- rows at 30 ms) is sent again as the same attempt, not failed
+-- timeouts count the time spent waiting on Braze, not the time the query
+-- spends elsewhere: a transfer left in flight while the rows of another are
+-- consumed slowly (50 rows at 30 ms, 1.5 s) does not time out unread
 ALTER SERVER braze OPTIONS (ADD timeout_ms '1000', ADD max_retries '0');
 SELECT standin.reset() \gset
 SELECT count(*) FROM (SELECT pg_sleep(0.03), * FROM segment_sizes
   WHERE segment_id IN ('abc', 'slow-200') AND time BETWEEN '2024-01-01' AND '2024-02-19') s;
+SELECT * FROM standin.requests();
+-- a cursor idle between FETCHes longer than timeout_ms, likewise
+SELECT standin.reset() \gset
+BEGIN;
+DECLARE c CURSOR FOR SELECT segment_id, time FROM segment_sizes
+  WHERE segment_id IN ('abc', 'slow-200') AND time BETWEEN '2024-01-01' AND '2024-01-03';
+FETCH 2 FROM c;
+SELECT pg_sleep(1.5);
+FETCH ALL FROM c;
+COMMIT;
+SELECT * FROM standin.requests();
+-- and a server that does not answer still times out, once
+SELECT standin.reset() \gset
+\set VERBOSITY terse
+SELECT count(*) FROM (SELECT pg_sleep(0.03), * FROM segment_sizes
+  WHERE segment_id IN ('abc', 'slow-3000') AND time BETWEEN '2024-01-01' AND '2024-02-19') s;
+\set VERBOSITY default
 SELECT * FROM standin.requests();
 ALTER SERVER braze OPTIONS (DROP timeout_ms, DROP max_retries);
 -- and connect_timeout_ms is named when the connection is what timed out
