@@ -206,10 +206,10 @@ int_option_value(DefElem *def, const SegmentFdwOption *opt)
 	char	   *end;
 	long		result;
 
-	/* decimal digits only: no octal, hex, fractions, exponents or units */
+	/* decimal digits only: no sign, space, hex, fraction, exponent or unit */
 	errno = 0;
 	result = strtol(value, &end, 10);
-	if (end == value || *end != '\0' || errno == ERANGE ||
+	if (!isdigit((unsigned char) value[0]) || *end != '\0' || errno == ERANGE ||
 		result < opt->min || result > opt->max)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -381,11 +381,11 @@ bound_to_day(Datum value, Oid type, DateADT *day)
  * that can satisfy the condition: a bound that is not at midnight
  * (timestamp values) keeps its whole day.
  *
- * When one side of the comparison is a timestamptz and the other is not,
- * the comparison converts the other side in the session's time zone, and
- * where a daylight-saving change skips midnight (or a zone skipped a whole
- * day) that moves a value into the next day.  Such a bound keeps one more
- * day on its side.
+ * When the column or the bound is a timestamptz, days and timestamps are
+ * converted in the session's time zone (a day's row is its midnight there),
+ * and where a daylight-saving change skips the end of a day, or a zone
+ * skipped a whole day (Pacific/Apia, 2011-12-30), that moves a value into
+ * the next day.  Such a bound keeps one more day on its side.
  */
 static void
 apply_time_bound(DayRange *range, SegmentCondKind kind, Datum value, Oid type,
@@ -394,7 +394,7 @@ apply_time_bound(DayRange *range, SegmentCondKind kind, Datum value, Oid type,
 	DateADT		day;
 	bool		exact_day = (type != TIMESTAMPOID && type != TIMESTAMPTZOID);
 	int			slack = (OidIsValid(column_type) &&
-						 (type == TIMESTAMPTZOID) != (column_type == TIMESTAMPTZOID)) ? 1 : 0;
+						 (type == TIMESTAMPTZOID || column_type == TIMESTAMPTZOID)) ? 1 : 0;
 	bool		is_lower = (kind == SEGMENT_COND_TIME_GT ||
 							kind == SEGMENT_COND_TIME_GE ||
 							kind == SEGMENT_COND_TIME_EQ);
@@ -690,6 +690,7 @@ segment_build_requests(const SegmentFdwOptions *opts, Oid time_type,
 {
 	List	   *segments = NIL;
 	bool		constrained = false;
+	Oid			time_base = OidIsValid(time_type) ? getBaseType(time_type) : InvalidOid;
 	DayRange	range;
 	bool		parameter_mode = false;
 	bool		have_length = false;
@@ -758,10 +759,10 @@ segment_build_requests(const SegmentFdwOptions *opts, Oid time_type,
 			}
 		}
 		else if (val->kind == SEGMENT_COND_TIME_ANY)
-			apply_time_any(&range, val->value, val->isnull, time_type);
+			apply_time_any(&range, val->value, val->isnull, time_base);
 		else
 			apply_time_bound(&range, val->kind, val->value, val->type,
-							 val->isnull, time_type);
+							 val->isnull, time_base);
 	}
 
 	if (!constrained)

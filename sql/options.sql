@@ -22,7 +22,9 @@ CREATE SERVER bad FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'https://rest.ia
 CREATE SERVER bad FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'https://rest.iad-01.braze.com', connect_timeout_ms '3600001');
 CREATE SERVER bad FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'https://rest.iad-01.braze.com', max_concurrency '65');
 CREATE SERVER bad FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'https://rest.iad-01.braze.com', max_concurrency '0');
--- integers are decimal: no hex, fractions or exponents
+-- integers are decimal digits: no sign, space, hex, fractions or exponents
+CREATE SERVER bad FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'https://rest.iad-01.braze.com', max_concurrency '+8');
+CREATE SERVER bad FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'https://rest.iad-01.braze.com', max_concurrency ' 8');
 CREATE SERVER bad FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'https://rest.iad-01.braze.com', max_concurrency '0x10');
 CREATE SERVER bad FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'https://rest.iad-01.braze.com', max_concurrency '1.5');
 CREATE SERVER bad FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'https://rest.iad-01.braze.com', timeout_ms '1e3');

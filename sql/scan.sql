@@ -108,13 +108,17 @@ CREATE FOREIGN TABLE sizes_text (segment_id text, time text, size integer) SERVE
 SELECT * FROM sizes_text WHERE segment_id = 'abc' AND time BETWEEN '2024-01-30' AND '2024-02-02';
 CREATE FOREIGN TABLE sizes_tz (segment_id text, time timestamptz, size smallint) SERVER braze;
 SELECT * FROM sizes_tz WHERE segment_id = 'abc' AND time = '2020-01-02';
--- a date or timestamp compared with a timestamptz is converted in the
--- session's time zone, which can move it to another day: Samoa skipped
+-- days and timestamps compared with a timestamptz are converted in the
+-- session's time zone, which can move them to another day: Samoa skipped
 -- 2011-12-30, so that day's row and the next are both at 2011-12-31
 -- 00:00+14, and '2011-12-30 12:00' is 2011-12-31 12:00+14.  The rows are
 -- those a local table would give.
 SET TimeZone = 'Pacific/Apia';
 SELECT * FROM sizes_tz WHERE segment_id = 'abc' AND time = '2011-12-31'::date;
+SELECT * FROM sizes_tz WHERE segment_id = 'abc' AND time = '2011-12-31';
+CREATE DOMAIN moment AS timestamptz;
+CREATE FOREIGN TABLE sizes_domain (segment_id text, time moment, size bigint) SERVER braze;
+SELECT * FROM sizes_domain WHERE segment_id = 'abc' AND time IN ('2011-12-31', '2012-01-01');
 SELECT * FROM sizes_tz WHERE segment_id = 'abc'
   AND time >= '2011-12-29'::date AND time <= '2011-12-30 12:00'::timestamp;
 CREATE TEMP TABLE local_tz AS
@@ -150,4 +154,5 @@ SELECT count(*) AS requests FROM standin.requests();
 ALTER SERVER braze OPTIONS (DROP max_concurrency);
 
 DROP SERVER braze CASCADE;
+DROP DOMAIN moment;
 \i test/teardown.sql
