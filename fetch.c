@@ -67,7 +67,6 @@ static void record_attempt(SegmentFetch *fetch, SegmentTransfer *t);
 static void fill_response(SegmentFetch *fetch, SegmentTransfer *t,
 						  SegmentResponse *resp);
 
-
 /*
  * Prepare to fetch "requests" (a list of SegmentRequest); the transfers
  * start in segment_fetch_next as room allows.  The fetch and its bodies

@@ -26,6 +26,7 @@
 
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "portability/instr_time.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -54,20 +55,21 @@ static WatchedSocket *watched = NULL;	/* malloc'd: grown in a callback */
 static int	n_watched = 0;
 static int	max_watched = 0;
 static long timer_ms = -1;		/* curl's timeout, -1 for none */
+static TimestampTz timer_set_at;
 
 /*
  * Milliseconds the backend has spent in segment_http_wait, driving
- * libcurl.  timeout_ms and connect_timeout_ms count this time, not the
- * clock's: transfers progress only while some scan waits, and a query that
- * leaves transfers in flight while it does something else (rows consumed
- * slowly, a cursor idle between FETCHes) must not find them timed out with
- * their answer unread.  libcurl's own timeouts run on the clock, so they
- * are only a far backstop (CURL_BACKSTOP_MS).
+ * libcurl, on the monotonic clock.  timeout_ms counts this time, not the
+ * wall clock's: transfers progress only while some scan waits, and a query
+ * that leaves transfers in flight while it does something else (rows
+ * consumed slowly, a cursor idle between FETCHes) must not find them timed
+ * out with their answer unread.  libcurl's own total timeout runs on the
+ * clock, so it is only a far backstop.  connect_timeout_ms stays
+ * libcurl's: it also decides when to try a host's next address.
  */
 static double driven_ms = 0;
 
 #define CURL_BACKSTOP_MS (24L * 3600 * 1000)
-static TimestampTz timer_set_at;
 
 static void ensure_multi(void);
 static int	socket_callback(CURL *easy, curl_socket_t fd, int what,
@@ -564,9 +566,9 @@ segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
 	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
 	if (http->ca_file)
 		SETOPT(CURLOPT_CAINFO, http->ca_file);
-	/* the limits are enforced by segment_transfer_time_left */
+	/* timeout_ms is enforced by segment_transfer_time_left */
 	SETOPT(CURLOPT_TIMEOUT_MS, CURL_BACKSTOP_MS);
-	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, CURL_BACKSTOP_MS);
+	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long) http->connect_timeout_ms);
 	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
 	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) http->max_response_bytes);
 	SETOPT(CURLOPT_WRITEFUNCTION, write_callback);
@@ -599,11 +601,11 @@ segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
 }
 
 /*
- * The milliseconds transfer "t" has left before a timeout, counted in time
- * spent driving libcurl (see driven_ms): connect_timeout_ms until it is
- * connected, timeout_ms in all.  A transfer out of time is stopped and ends
- * as libcurl's own timeout would, with CURLE_OPERATION_TIMEDOUT; 0 is
- * returned then, and -1 for a transfer that is not running.
+ * The milliseconds transfer "t" has left before timeout_ms, counted in
+ * time spent driving libcurl (see driven_ms).  A transfer out of time is
+ * stopped and ends as libcurl's own timeout would, with
+ * CURLE_OPERATION_TIMEDOUT; 0 is returned then, and -1 for a transfer that
+ * is not running.
  */
 long
 segment_transfer_time_left(SegmentTransfer *t, const SegmentHttpConfig *http)
@@ -611,29 +613,25 @@ segment_transfer_time_left(SegmentTransfer *t, const SegmentHttpConfig *http)
 	curl_off_t	pretransfer = 0;
 	double		spent;
 	double		left;
-	bool		connected;
 
 	if (t->handle == NULL)
 		return -1;
 
 	spent = driven_ms - t->driven_at_start;
-	/* zero time to "ready to send" means not connected yet */
-	curl_easy_getinfo((CURL *) t->handle, CURLINFO_PRETRANSFER_TIME_T,
-					  &pretransfer);
-	connected = (pretransfer > 0);
 	left = http->timeout_ms - spent;
-	if (!connected)
-		left = Min(left, http->connect_timeout_ms - spent);
 	if (left >= 1)
 		return (long) left;
 
+	/* zero time to "ready to send" means it never connected */
+	curl_easy_getinfo((CURL *) t->handle, CURLINFO_PRETRANSFER_TIME_T,
+					  &pretransfer);
 	segment_transfer_abort(t);
 	t->done = true;
 	t->result = CURLE_OPERATION_TIMEDOUT;
-	t->connected = connected;
+	t->connected = (pretransfer > 0);
 	t->elapsed_ms = spent;
 	snprintf(t->errbuf, sizeof(t->errbuf),
-			 "No complete response after %.0f ms of waiting (%zu bytes received).",
+			 "No complete response after %.0f ms of waiting (%zu bytes of body received).",
 			 spent, t->len);
 	return 0;
 }
@@ -714,9 +712,12 @@ segment_http_wait(long timeout)
 	WaitEventSet *volatile set = NULL;
 	WaitEvent  *occurred = palloc(sizeof(WaitEvent) * (n_watched + 2));
 	TimestampTz start = GetCurrentTimestamp();
-	double		waited;
+	instr_time	began;
+	instr_time	waited;
 	int			nevents = 0;
 	int			i;
+
+	INSTR_TIME_SET_CURRENT(began);
 
 	if (timeout < 0)
 		timeout = 1000;
@@ -785,10 +786,11 @@ segment_http_wait(long timeout)
 		(GetCurrentTimestamp() - timer_set_at) / 1000 >= timer_ms)
 		drive(CURL_SOCKET_TIMEOUT, 0);
 
-	waited = (GetCurrentTimestamp() - start) / 1000.0;
-	driven_ms += waited;
+	INSTR_TIME_SET_CURRENT(waited);
+	INSTR_TIME_SUBTRACT(waited, began);
+	driven_ms += INSTR_TIME_GET_MILLISEC(waited);
 	CHECK_FOR_INTERRUPTS();
-	return waited;
+	return INSTR_TIME_GET_MILLISEC(waited);
 }
 
 /*

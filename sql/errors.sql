@@ -98,8 +98,8 @@ SELECT count(*) FROM segment_sizes WHERE segment_id = 'rows-1000' AND time = '20
 SELECT * FROM segment_sizes WHERE segment_id = 'redirect' AND time = '2024-01-01';
 
 -- transport failures: nothing listening, a connection closed without an
--- answer, a slow answer, a body that stalls (terse: libcurl's detail
--- says how many milliseconds passed)
+-- answer, a slow answer, a body that stalls (terse: the detail says how
+-- many milliseconds passed)
 CREATE SERVER braze_closed FOREIGN DATA WRAPPER segment_fdw
   OPTIONS (url 'http://127.0.0.1:1', connect_timeout_ms '2000', max_retries '0');
 CREATE USER MAPPING FOR CURRENT_USER SERVER braze_closed OPTIONS (api_key 'regress-key');

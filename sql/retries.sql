@@ -42,8 +42,8 @@ SELECT * FROM segment_sizes WHERE segment_id = 'flaky-1-503' AND time = '2024-01
 SELECT count(*) AS requests FROM standin.requests();
 ALTER SERVER braze OPTIONS (DROP max_retries);
 
--- a timeout applies to each attempt (terse: libcurl's detail holds the
--- milliseconds it measured)
+-- a timeout applies to each attempt (terse: the detail holds the
+-- milliseconds measured)
 ALTER SERVER braze OPTIONS (ADD timeout_ms '200', ADD max_retries '1');
 \set VERBOSITY terse
 SELECT * FROM segment_sizes WHERE segment_id = 'slow-2000' AND time = '2024-01-01';
@@ -71,7 +71,7 @@ SELECT * FROM standin.requests();
 SELECT standin.reset() \gset
 \set VERBOSITY terse
 SELECT count(*) FROM (SELECT pg_sleep(0.03), * FROM segment_sizes
-  WHERE segment_id IN ('abc', 'slow-3000') AND time BETWEEN '2024-01-01' AND '2024-02-19') s;
+  WHERE segment_id IN ('abc', 'slow-20000') AND time BETWEEN '2024-01-01' AND '2024-02-19') s;
 \set VERBOSITY default
 SELECT * FROM standin.requests();
 ALTER SERVER braze OPTIONS (DROP timeout_ms, DROP max_retries);
