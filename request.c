@@ -765,11 +765,9 @@ segment_build_requests(const SegmentFdwOptions *opts, Oid time_type,
 							 val->isnull, time_base);
 	}
 
+	/* the planner refused a plan without one (segmentGetForeignPlan) */
 	if (!constrained)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
-				 errmsg("a query on this foreign table needs a condition on segment_id"),
-				 errhint("Write for example WHERE segment_id = '<segment id>', or segment_id IN (...), or join segment_id to a table of segment ids; or pin the table to one segment with the table option segment_id.")));
+		elog(ERROR, "segment_fdw: scan started without a condition on segment_id");
 
 	if (parameter_mode)
 	{

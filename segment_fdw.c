@@ -1018,6 +1018,7 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	List	   *requests = NIL;
 	ListCell   *lc1,
 			   *lc2;
+	bool		computable;
 	int			shown = 0;
 	int			n;
 
@@ -1057,9 +1058,14 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		explain_stats(state, es);
 		return;
 	}
+	computable = conds_are_computable(state->cond_exprs);
+#if PG_VERSION_NUM >= 160000
+	/* EXPLAIN (GENERIC_PLAN): the parameters have no values */
+	computable = computable && !es->generic;
+#endif
 	if (state->started)
 		requests = state->requests;
-	else if (conds_are_computable(state->cond_exprs))
+	else if (computable)
 		requests = compute_requests(state, node->ss.ps.ps_ExprContext);
 	else
 	{
