@@ -54,6 +54,11 @@ static void apply_time_bound(DayRange *range, SegmentCondKind kind,
 							 Oid column_type);
 static void apply_time_any(DayRange *range, Datum value, bool isnull,
 						   Oid column_type);
+static void apply_time_cond(DayRange *range, SegmentCondKind kind,
+							Datum value, Oid type, bool isnull,
+							Oid column_type);
+static int	array_elements(Datum value, Oid *elemtype, Datum **elems,
+						   bool **nulls);
 static void finish_range(DayRange *range, int default_days);
 static List *add_segments(List *segments, bool *constrained,
 						  const SegmentCondValue *val);
@@ -337,6 +342,25 @@ cond_is_parameter(SegmentCondKind kind)
 }
 
 /*
+ * The elements of array "value": their count, type, values and NULL flags.
+ */
+static int
+array_elements(Datum value, Oid *elemtype, Datum **elems, bool **nulls)
+{
+	ArrayType  *array = DatumGetArrayTypeP(value);
+	int16		elmlen;
+	bool		elmbyval;
+	char		elmalign;
+	int			nelems;
+
+	*elemtype = ARR_ELEMTYPE(array);
+	get_typlenbyvalalign(*elemtype, &elmlen, &elmbyval, &elmalign);
+	deconstruct_array(array, *elemtype, elmlen, elmbyval, elmalign,
+					  elems, nulls, &nelems);
+	return nelems;
+}
+
+/*
  * Turn the value of a time bound into a day.  A value that cannot be read
  * as a day (a text that is not YYYY-MM-DD) returns false: the condition is
  * then only a local filter.  Infinite values map to DATEVAL_NOBEGIN/NOEND.
@@ -455,15 +479,11 @@ apply_time_bound(DayRange *range, SegmentCondKind kind, Datum value, Oid type,
 static void
 apply_time_any(DayRange *range, Datum value, bool isnull, Oid column_type)
 {
-	ArrayType  *array;
 	Oid			elemtype;
 	Datum	   *elems;
 	bool	   *nulls;
 	int			nelems,
 				i;
-	int16		elmlen;
-	bool		elmbyval;
-	char		elmalign;
 	int			first = -1;
 	int			last = -1;
 	DateADT		first_day = 0;
@@ -474,11 +494,7 @@ apply_time_any(DayRange *range, Datum value, bool isnull, Oid column_type)
 		range->empty = true;
 		return;
 	}
-	array = DatumGetArrayTypeP(value);
-	elemtype = ARR_ELEMTYPE(array);
-	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
-	deconstruct_array(array, elemtype, elmlen, elmbyval, elmalign,
-					  &elems, &nulls, &nelems);
+	nelems = array_elements(value, &elemtype, &elems, &nulls);
 	for (i = 0; i < nelems; i++)
 	{
 		DateADT		day;
@@ -509,6 +525,19 @@ apply_time_any(DayRange *range, Datum value, bool isnull, Oid column_type)
 					 false, column_type);
 	apply_time_bound(range, SEGMENT_COND_TIME_LE, elems[last], elemtype,
 					 false, column_type);
+}
+
+/*
+ * Narrow "range" by one condition on time, of any kind.
+ */
+static void
+apply_time_cond(DayRange *range, SegmentCondKind kind, Datum value, Oid type,
+				bool isnull, Oid column_type)
+{
+	if (kind == SEGMENT_COND_TIME_ANY)
+		apply_time_any(range, value, isnull, column_type);
+	else
+		apply_time_bound(range, kind, value, type, isnull, column_type);
 }
 
 /*
@@ -593,18 +622,12 @@ add_segments(List *segments, bool *constrained, const SegmentCondValue *val)
 			given = list_make1(TextDatumGetCString(val->value));
 		else
 		{
-			ArrayType  *array = DatumGetArrayTypeP(val->value);
+			Oid			elemtype;
 			Datum	   *elems;
 			bool	   *nulls;
-			int			nelems;
-			int16		elmlen;
-			bool		elmbyval;
-			char		elmalign;
+			int			nelems = array_elements(val->value, &elemtype,
+												&elems, &nulls);
 
-			get_typlenbyvalalign(ARR_ELEMTYPE(array), &elmlen, &elmbyval,
-								 &elmalign);
-			deconstruct_array(array, ARR_ELEMTYPE(array), elmlen, elmbyval,
-							  elmalign, &elems, &nulls, &nelems);
 			for (i = 0; i < nelems; i++)
 			{
 				if (!nulls[i])
@@ -758,11 +781,9 @@ segment_build_requests(const SegmentFdwOptions *opts, Oid time_type,
 				ending_at_value = val->value;
 			}
 		}
-		else if (val->kind == SEGMENT_COND_TIME_ANY)
-			apply_time_any(&range, val->value, val->isnull, time_base);
 		else
-			apply_time_bound(&range, val->kind, val->value, val->type,
-							 val->isnull, time_base);
+			apply_time_cond(&range, val->kind, val->value, val->type,
+							val->isnull, time_base);
 	}
 
 	/* the planner refused a plan without one (segmentGetForeignPlan) */
@@ -901,15 +922,9 @@ segment_estimate_days(PlannerInfo *root, const SegmentFdwOptions *opts,
 		}
 		if (cond->kind == SEGMENT_COND_ENDING_AT_EQ)
 			continue;
-		if (cond->kind == SEGMENT_COND_TIME_ANY)
-		{
-			apply_time_any(&range, ((Const *) value)->constvalue,
-						   ((Const *) value)->constisnull, InvalidOid);
-			continue;
-		}
-		apply_time_bound(&range, cond->kind, ((Const *) value)->constvalue,
-						 ((Const *) value)->consttype,
-						 ((Const *) value)->constisnull, InvalidOid);
+		apply_time_cond(&range, cond->kind, ((Const *) value)->constvalue,
+						((Const *) value)->consttype,
+						((Const *) value)->constisnull, InvalidOid);
 	}
 	finish_range(&range, opts->default_days);
 	if (range.empty)
