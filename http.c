@@ -29,7 +29,6 @@
 #include "portability/instr_time.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
-#include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
 #include "segment_fdw.h"
@@ -55,7 +54,7 @@ static WatchedSocket *watched = NULL;	/* malloc'd: grown in a callback */
 static int	n_watched = 0;
 static int	max_watched = 0;
 static long timer_ms = -1;		/* curl's timeout, -1 for none */
-static TimestampTz timer_set_at;
+static instr_time timer_set_at;
 
 /*
  * Milliseconds the backend has spent in segment_http_wait, driving
@@ -79,6 +78,9 @@ static size_t write_callback(char *ptr, size_t size, size_t nmemb,
 							 void *userdata);
 static size_t header_callback(char *ptr, size_t size, size_t nmemb,
 							  void *userdata);
+static void forget_rate_limit(SegmentTransfer *t);
+static bool handle_connected(CURL *easy);
+static double ms_since(instr_time since);
 static void release_handle(CURL *easy);
 static void drive(curl_socket_t fd, int ev_bitmask);
 static uint32 wait_event(void);
@@ -344,8 +346,21 @@ static int
 timer_callback(CURLM *m, long timeout_ms, void *userp)
 {
 	timer_ms = timeout_ms;
-	timer_set_at = GetCurrentTimestamp();
+	INSTR_TIME_SET_CURRENT(timer_set_at);
 	return 0;
+}
+
+/*
+ * Milliseconds on the monotonic clock since "since".
+ */
+static double
+ms_since(instr_time since)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, since);
+	return INSTR_TIME_GET_MILLISEC(now);
 }
 
 /*
@@ -438,8 +453,7 @@ header_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0)
 	{
-		t->ratelimit_limit = t->ratelimit_remaining = -1;
-		t->ratelimit_reset = t->retry_after = -1;
+		forget_rate_limit(t);
 		return n;
 	}
 
@@ -455,6 +469,29 @@ header_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 		}
 	}
 	return n;
+}
+
+/*
+ * No rate-limit header seen yet
+ */
+static void
+forget_rate_limit(SegmentTransfer *t)
+{
+	t->ratelimit_limit = t->ratelimit_remaining = -1;
+	t->ratelimit_reset = t->retry_after = -1;
+}
+
+/*
+ * Has the transfer of "easy" got as far as sending its request?  Zero time
+ * to "ready to send" means no connection was made.
+ */
+static bool
+handle_connected(CURL *easy)
+{
+	curl_off_t	pretransfer = 0;
+
+	curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+	return pretransfer > 0;
 }
 
 /*
@@ -534,8 +571,7 @@ segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
 	t->result = CURLE_OK;
 	t->status = 0;
 	t->too_large = t->out_of_memory = t->connected = false;
-	t->ratelimit_limit = t->ratelimit_remaining = -1;
-	t->ratelimit_reset = t->retry_after = -1;
+	forget_rate_limit(t);
 	t->elapsed_ms = 0;
 	t->errbuf[0] = '\0';
 	t->driven_at_start = driven_ms;
@@ -610,9 +646,9 @@ segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
 long
 segment_transfer_time_left(SegmentTransfer *t, const SegmentHttpConfig *http)
 {
-	curl_off_t	pretransfer = 0;
 	double		spent;
 	double		left;
+	bool		connected;
 
 	if (t->handle == NULL)
 		return -1;
@@ -622,13 +658,11 @@ segment_transfer_time_left(SegmentTransfer *t, const SegmentHttpConfig *http)
 	if (left >= 1)
 		return (long) left;
 
-	/* zero time to "ready to send" means it never connected */
-	curl_easy_getinfo((CURL *) t->handle, CURLINFO_PRETRANSFER_TIME_T,
-					  &pretransfer);
+	connected = handle_connected((CURL *) t->handle);
 	segment_transfer_abort(t);
 	t->done = true;
 	t->result = CURLE_OPERATION_TIMEDOUT;
-	t->connected = (pretransfer > 0);
+	t->connected = connected;
 	t->elapsed_ms = spent;
 	snprintf(t->errbuf, sizeof(t->errbuf),
 			 "No complete response after %.0f ms of waiting (%zu bytes of body received).",
@@ -679,7 +713,6 @@ drive(curl_socket_t fd, int ev_bitmask)
 	{
 		SegmentTransfer *t = NULL;
 		CURL	   *easy = msg->easy_handle;
-		curl_off_t	pretransfer = 0;
 		curl_off_t	total = 0;
 
 		if (msg->msg != CURLMSG_DONE)
@@ -687,10 +720,8 @@ drive(curl_socket_t fd, int ev_bitmask)
 		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &t);
 		t->result = msg->data.result;
 		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->status);
-		/* zero time to "ready to send" means no connection was made */
-		curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
 		curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total);
-		t->connected = (pretransfer > 0);
+		t->connected = handle_connected(easy);
 		t->elapsed_ms = total / 1000.0;
 		t->done = true;
 
@@ -711,9 +742,8 @@ segment_http_wait(long timeout)
 {
 	WaitEventSet *volatile set = NULL;
 	WaitEvent  *occurred = palloc(sizeof(WaitEvent) * (n_watched + 2));
-	TimestampTz start = GetCurrentTimestamp();
 	instr_time	began;
-	instr_time	waited;
+	double		waited;
 	int			nevents = 0;
 	int			i;
 
@@ -722,11 +752,7 @@ segment_http_wait(long timeout)
 	if (timeout < 0)
 		timeout = 1000;
 	if (timer_ms >= 0)
-	{
-		long		elapsed = (long) ((start - timer_set_at) / 1000);
-
-		timeout = Min(timeout, Max(timer_ms - elapsed, 0));
-	}
+		timeout = Min(timeout, Max(timer_ms - (long) ms_since(timer_set_at), 0));
 
 	if (timeout > 0)
 	{
@@ -782,15 +808,13 @@ segment_http_wait(long timeout)
 	pfree(occurred);
 
 	/* curl's timer may have expired while we waited or acted */
-	if (timer_ms >= 0 &&
-		(GetCurrentTimestamp() - timer_set_at) / 1000 >= timer_ms)
+	if (timer_ms >= 0 && ms_since(timer_set_at) >= timer_ms)
 		drive(CURL_SOCKET_TIMEOUT, 0);
 
-	INSTR_TIME_SET_CURRENT(waited);
-	INSTR_TIME_SUBTRACT(waited, began);
-	driven_ms += INSTR_TIME_GET_MILLISEC(waited);
+	waited = ms_since(began);
+	driven_ms += waited;
 	CHECK_FOR_INTERRUPTS();
-	return INSTR_TIME_GET_MILLISEC(waited);
+	return waited;
 }
 
 /*
