@@ -23,8 +23,6 @@
  */
 #include "postgres.h"
 
-#include <math.h>
-
 #include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
@@ -237,9 +235,7 @@ record_attempt(SegmentFetch *fetch, SegmentTransfer *t)
 	int			i;
 
 	stats->bytes += t->len;
-	if (t->result != 0)
-		stats->transport_errors++;	/* a status may have come, not the body */
-	else
+	if (t->result == 0)
 	{
 		for (i = 0; i < stats->nstatuses; i++)
 		{
@@ -254,21 +250,24 @@ record_attempt(SegmentFetch *fetch, SegmentTransfer *t)
 		}
 		if (i < stats->nstatuses)
 			stats->status_count[i]++;
-	}
 
-	if (t->result == 0)
 		ereport(segment_log_requests ? LOG : DEBUG1,
 				(errmsg_internal("segment_fdw: GET %s: HTTP %ld, %zu bytes, %.1f ms, attempt %d",
 								 t->request->url, t->status, t->len,
 								 t->elapsed_ms, t->attempts),
 				 errhidestmt(true)));
+	}
 	else
+	{
+		/* a status may have come, but not the whole body */
+		stats->transport_errors++;
 		ereport(segment_log_requests ? LOG : DEBUG1,
 				(errmsg_internal("segment_fdw: GET %s: no response (%s), %.1f ms, attempt %d",
 								 t->request->url,
 								 t->errbuf[0] ? t->errbuf : "transfer failed",
 								 t->elapsed_ms, t->attempts),
 				 errhidestmt(true)));
+	}
 
 	if (!stats->warned_low && t->ratelimit_limit > 0 &&
 		t->ratelimit_remaining >= 0 &&
