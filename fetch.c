@@ -176,12 +176,8 @@ retry_delay(SegmentFetch *fetch, SegmentTransfer *t, TimestampTz now)
 
 	backoff = Min((long) RETRY_BASE_MS << Min(t->attempts - 1, 16),
 				  RETRY_MAX_BACKOFF_MS);
-#if PG_VERSION_NUM >= 150000
 	backoff = backoff / 2 + (long) pg_prng_uint64_range(&pg_global_prng_state,
 														 0, backoff / 2);
-#else
-	backoff = backoff / 2 + random() % (backoff / 2 + 1);
-#endif
 
 	if (t->result != 0)
 		return segment_transfer_is_transient(t) ? backoff : -1;

@@ -758,11 +758,7 @@ segment_http_wait(long timeout)
 	{
 		PG_TRY();
 		{
-#if PG_VERSION_NUM >= 170000
 			set = CreateWaitEventSet(NULL, n_watched + 2);
-#else
-			set = CreateWaitEventSet(CurrentMemoryContext, n_watched + 2);
-#endif
 			AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 			AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET,
 							  NULL, NULL);
@@ -824,15 +820,11 @@ segment_http_wait(long timeout)
 static uint32
 wait_event(void)
 {
-#if PG_VERSION_NUM >= 170000
 	static uint32 event = 0;
 
 	if (event == 0)
 		event = WaitEventExtensionNew("SegmentFdwResponse");
 	return event;
-#else
-	return PG_WAIT_EXTENSION;
-#endif
 }
 
 /*

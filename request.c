@@ -17,7 +17,8 @@
  */
 #include "postgres.h"
 
-#include "access/stratnum.h"
+#include <math.h>
+
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
@@ -43,8 +44,8 @@ typedef struct DayRange
 
 static SegmentField column_field(RelOptInfo *baserel,
 								 const SegmentColumns *cols, Node *node);
-static int	btree_strategy(Oid opno, Oid coltype, Oid inputcollid,
-						   bool need_deterministic);
+static CompareType btree_cmptype(Oid opno, Oid coltype, Oid inputcollid,
+								 bool need_deterministic);
 static bool is_text_type(Oid type);
 static bool is_scan_constant(PlannerInfo *root, RelOptInfo *baserel,
 							 Expr *expr);
@@ -91,13 +92,13 @@ column_field(RelOptInfo *baserel, const SegmentColumns *cols, Node *node)
 }
 
 /*
- * The btree strategy of operator "opno" in the default btree operator
- * family of the column's type, or 0 if it is not a member.  Equality on
- * segment_id must also compare bytes, so a nondeterministic collation is
- * refused there.
+ * The comparison operator "opno" makes in the default btree operator family
+ * of the column's type, or COMPARE_INVALID if it is not a member.
+ * Equality on segment_id must also compare bytes, so a nondeterministic
+ * collation is refused there.
  */
-static int
-btree_strategy(Oid opno, Oid coltype, Oid inputcollid, bool need_deterministic)
+static CompareType
+btree_cmptype(Oid opno, Oid coltype, Oid inputcollid, bool need_deterministic)
 {
 	/* the type cache knows the default btree family, without a catalog scan */
 	TypeCacheEntry *typentry = lookup_type_cache(coltype,
@@ -105,20 +106,20 @@ btree_strategy(Oid opno, Oid coltype, Oid inputcollid, bool need_deterministic)
 	ListCell   *lc;
 
 	if (!OidIsValid(typentry->btree_opf))
-		return 0;
+		return COMPARE_INVALID;
 
 	if (need_deterministic && OidIsValid(inputcollid) &&
 		!get_collation_isdeterministic(inputcollid))
-		return 0;
+		return COMPARE_INVALID;
 
-	foreach(lc, get_op_btree_interpretation(opno))
+	foreach(lc, get_op_index_interpretation(opno))
 	{
-		OpBtreeInterpretation *interp = (OpBtreeInterpretation *) lfirst(lc);
+		OpIndexInterpretation *interp = (OpIndexInterpretation *) lfirst(lc);
 
 		if (interp->opfamily_id == typentry->btree_opf)
-			return interp->strategy;
+			return interp->cmptype;
 	}
-	return 0;
+	return COMPARE_INVALID;
 }
 
 /*
@@ -137,11 +138,7 @@ is_text_type(Oid type)
 static bool
 is_scan_constant(PlannerInfo *root, RelOptInfo *baserel, Expr *expr)
 {
-#if PG_VERSION_NUM >= 140000
 	Relids		varnos = pull_varnos(root, (Node *) expr);
-#else
-	Relids		varnos = pull_varnos((Node *) expr);
-#endif
 
 	return !bms_is_member(baserel->relid, varnos) &&
 		!contain_volatile_functions((Node *) expr);
@@ -170,7 +167,7 @@ segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
 		SegmentField field;
 		Expr	   *other;
 		bool		commuted = false;
-		int			strategy;
+		CompareType cmptype;
 
 		if (list_length(op->args) != 2)
 			return false;
@@ -189,22 +186,22 @@ segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
 			!is_scan_constant(root, baserel, other))
 			return false;
 
-		strategy = btree_strategy(op->opno, cols->typid[field],
-								  op->inputcollid,
-								  field == SEGMENT_FIELD_SEGMENT_ID);
-		if (strategy == 0)
+		cmptype = btree_cmptype(op->opno, cols->typid[field],
+								op->inputcollid,
+								field == SEGMENT_FIELD_SEGMENT_ID);
+		if (cmptype == COMPARE_INVALID)
 			return false;
 		if (commuted)
 		{
 			/* "expr < column" is "column > expr" */
-			if (strategy == BTLessStrategyNumber)
-				strategy = BTGreaterStrategyNumber;
-			else if (strategy == BTLessEqualStrategyNumber)
-				strategy = BTGreaterEqualStrategyNumber;
-			else if (strategy == BTGreaterStrategyNumber)
-				strategy = BTLessStrategyNumber;
-			else if (strategy == BTGreaterEqualStrategyNumber)
-				strategy = BTLessEqualStrategyNumber;
+			if (cmptype == COMPARE_LT)
+				cmptype = COMPARE_GT;
+			else if (cmptype == COMPARE_LE)
+				cmptype = COMPARE_GE;
+			else if (cmptype == COMPARE_GT)
+				cmptype = COMPARE_LT;
+			else if (cmptype == COMPARE_GE)
+				cmptype = COMPARE_LE;
 		}
 
 		cond->expr = other;
@@ -212,28 +209,28 @@ segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
 		{
 			case SEGMENT_FIELD_SEGMENT_ID:
 				/* text_ops also compares text with name: values must be text */
-				if (strategy != BTEqualStrategyNumber ||
+				if (cmptype != COMPARE_EQ ||
 					!is_text_type(exprType((Node *) other)))
 					return false;
 				cond->kind = SEGMENT_COND_SEGMENT_EQ;
 				return true;
 
 			case SEGMENT_FIELD_TIME:
-				switch (strategy)
+				switch (cmptype)
 				{
-					case BTLessStrategyNumber:
+					case COMPARE_LT:
 						cond->kind = SEGMENT_COND_TIME_LT;
 						break;
-					case BTLessEqualStrategyNumber:
+					case COMPARE_LE:
 						cond->kind = SEGMENT_COND_TIME_LE;
 						break;
-					case BTEqualStrategyNumber:
+					case COMPARE_EQ:
 						cond->kind = SEGMENT_COND_TIME_EQ;
 						break;
-					case BTGreaterEqualStrategyNumber:
+					case COMPARE_GE:
 						cond->kind = SEGMENT_COND_TIME_GE;
 						break;
-					case BTGreaterStrategyNumber:
+					case COMPARE_GT:
 						cond->kind = SEGMENT_COND_TIME_GT;
 						break;
 					default:
@@ -253,7 +250,7 @@ segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
 				}
 
 			case SEGMENT_FIELD_LENGTH:
-				if (strategy != BTEqualStrategyNumber)
+				if (cmptype != COMPARE_EQ)
 					return false;
 				cond->kind = SEGMENT_COND_LENGTH_EQ;
 				switch (exprType((Node *) other))
@@ -267,7 +264,7 @@ segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
 				}
 
 			case SEGMENT_FIELD_ENDING_AT:
-				if (strategy != BTEqualStrategyNumber ||
+				if (cmptype != COMPARE_EQ ||
 					exprType((Node *) other) != TIMESTAMPTZOID)
 					return false;
 				cond->kind = SEGMENT_COND_ENDING_AT_EQ;
@@ -290,15 +287,15 @@ segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
 		if (field == SEGMENT_FIELD_SEGMENT_ID)
 		{
 			if (!is_text_type(elemtype) ||
-				btree_strategy(saop->opno, cols->typid[field],
-							   saop->inputcollid, true) != BTEqualStrategyNumber)
+				btree_cmptype(saop->opno, cols->typid[field],
+							  saop->inputcollid, true) != COMPARE_EQ)
 				return false;
 			cond->kind = SEGMENT_COND_SEGMENT_ANY;
 		}
 		else if (field == SEGMENT_FIELD_TIME)
 		{
-			if (btree_strategy(saop->opno, cols->typid[field],
-							   saop->inputcollid, false) != BTEqualStrategyNumber)
+			if (btree_cmptype(saop->opno, cols->typid[field],
+							  saop->inputcollid, false) != COMPARE_EQ)
 				return false;
 			switch (elemtype)
 			{

@@ -19,7 +19,6 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
-#include "commands/explain.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
@@ -207,11 +206,7 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
-#if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("segment_fdw");
-#else
-	EmitWarningsOnPlaceholders("segment_fdw");
-#endif
 }
 
 /*
@@ -321,17 +316,13 @@ segmentGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 			 create_foreignscan_path(root, baserel,
 									 NULL,	/* default pathtarget */
 									 baserel->rows,
-#if PG_VERSION_NUM >= 180000
-									 0,
-#endif
+									 0, /* no disabled nodes */
 									 startup_cost,
 									 total_cost,
 									 NIL,	/* no pathkeys */
 									 baserel->lateral_relids,
 									 NULL,	/* no extra plan */
-#if PG_VERSION_NUM >= 170000
 									 NIL,	/* no fdw_restrictinfo */
-#endif
 									 NIL));
 
 	if (info->opts.segment_id == NULL &&
@@ -430,17 +421,13 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 				 create_foreignscan_path(root, baserel,
 										 NULL,
 										 rows,
-#if PG_VERSION_NUM >= 180000
 										 0,
-#endif
 										 startup_cost,
 										 total_cost,
 										 NIL,
 										 required_outer,
 										 NULL,
-#if PG_VERSION_NUM >= 170000
 										 NIL,
-#endif
 										 NIL));
 	}
 }
@@ -513,15 +500,9 @@ segmentBeginForeignScan(ForeignScanState *node, int eflags)
 	node->fdw_state = state;
 
 	/* the user whose mapping holds the key: the view owner, if any */
-#if PG_VERSION_NUM >= 160000
-	userid = OidIsValid(fsplan->checkAsUser) ? fsplan->checkAsUser : GetUserId();
-#else
-	{
-		RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
-
-		userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
-	}
-#endif
+	userid = foreign_scan_check_as_user(fsplan, estate);
+	if (!OidIsValid(userid))
+		userid = GetUserId();
 	/* plain EXPLAIN sends nothing, so needs no user mapping (postgres_fdw's way) */
 	segment_get_options(relid,
 						(eflags & EXEC_FLAG_EXPLAIN_ONLY) ? InvalidOid : userid,
@@ -1059,10 +1040,8 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		return;
 	}
 	computable = conds_are_computable(state->cond_exprs);
-#if PG_VERSION_NUM >= 160000
 	/* EXPLAIN (GENERIC_PLAN): the parameters have no values */
-	computable = computable && !es->generic;
-#endif
+	computable = computable && !explain_is_generic_plan(es);
 	if (state->started)
 		requests = state->requests;
 	else if (computable)

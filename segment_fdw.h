@@ -22,6 +22,8 @@
 #include "utils/date.h"
 #include "utils/timestamp.h"
 
+#include "segment_compat.h"
+
 #define SEGMENT_FDW_VERSION "1.0"
 
 /* The API path below the server's url, and its documented limits */
