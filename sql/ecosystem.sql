@@ -1,5 +1,5 @@
 --
--- ecosystem: IMPORT FOREIGN SCHEMA, materialized views, pg_cron
+-- ecosystem: IMPORT FOREIGN SCHEMA, materialized views (pg_cron: see cron.sql)
 --
 \i test/setup.sql
 
@@ -37,32 +37,6 @@ INSERT INTO tracked_segments VALUES ('http-503');
 REFRESH MATERIALIZED VIEW CONCURRENTLY segment_history;
 SELECT count(*), count(DISTINCT segment_id) FROM segment_history;
 DELETE FROM tracked_segments WHERE segment_id = 'http-503';
-
--- the refresh as a pg_cron job (pg_cron runs in database postgres; the job
--- runs here, every minute, as this user)
-SELECT current_database() AS regress_db \gset
-SELECT standin.reset() \gset
-\c postgres
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS pg_cron;
-RESET client_min_messages;
-SELECT cron.schedule_in_database('regress_refresh_segments', '* * * * *',
-  'REFRESH MATERIALIZED VIEW CONCURRENTLY segment_history', :'regress_db') > 0 AS scheduled;
--- wait for the first run (at the next minute)
-DO $$
-BEGIN
-  FOR i IN 1..150 LOOP
-    EXIT WHEN EXISTS (SELECT FROM cron.job_run_details d JOIN cron.job j USING (jobid)
-                      WHERE j.jobname = 'regress_refresh_segments' AND d.status IN ('succeeded', 'failed'));
-    PERFORM pg_sleep(0.5);
-  END LOOP;
-END $$;
-SELECT d.status, d.return_message FROM cron.job_run_details d JOIN cron.job j USING (jobid)
-WHERE j.jobname = 'regress_refresh_segments' ORDER BY d.start_time LIMIT 1;
-SELECT cron.unschedule('regress_refresh_segments');
-DROP EXTENSION pg_cron;
-\c :regress_db
-SELECT count(*) AS requests_of_the_cron_refresh FROM standin.requests();
 
 DROP MATERIALIZED VIEW segment_history;
 DROP TABLE tracked_segments;

@@ -80,7 +80,10 @@ CREATE FOREIGN TABLE nourl (segment_id text, time date, size bigint) SERVER braz
 SELECT * FROM nourl WHERE segment_id = 'abc';
 CREATE SERVER braze_nokey FOREIGN DATA WRAPPER segment_fdw OPTIONS (url :'api_url');
 CREATE FOREIGN TABLE nokey (segment_id text, time date, size bigint) SERVER braze_nokey;
+-- core's error (its wording changed in 17, its SQLSTATE 42704 did not)
+\set VERBOSITY sqlstate
 SELECT * FROM nokey WHERE segment_id = 'abc';
+\set VERBOSITY default
 -- but a plain EXPLAIN needs no user mapping: it sends nothing
 EXPLAIN (COSTS OFF) SELECT * FROM nokey WHERE segment_id = 'abc' AND time = '2024-01-01';
 CREATE USER MAPPING FOR CURRENT_USER SERVER braze_nokey;

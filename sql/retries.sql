@@ -23,8 +23,8 @@ SELECT * FROM segment_sizes WHERE segment_id = 'flaky-1-500' AND time = '2024-01
 SELECT * FROM segment_sizes WHERE segment_id = 'flaky-1-502' AND time = '2024-01-01';
 SELECT * FROM segment_sizes WHERE segment_id = 'flaky-3-504' AND time = '2024-01-01';
 SELECT * FROM standin.requests();
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, VERBOSE)
-SELECT * FROM segment_sizes WHERE segment_id = 'flaky-2-502' AND time = '2024-01-02';
+SELECT * FROM standin.explain_braze($$
+  SELECT * FROM segment_sizes WHERE segment_id = 'flaky-2-502' AND time = '2024-01-02'$$);
 -- until max_retries runs out; the error says how many attempts were made
 SELECT standin.reset() \gset
 SELECT * FROM segment_sizes WHERE segment_id = 'flaky-9-503' AND time = '2024-01-01';

@@ -31,6 +31,20 @@ LANGUAGE sql AS $$ SELECT split_part(l, E'\t', 1) FROM standin.get('/__control/r
 -- "requests=N connections=N max_in_flight=N"
 CREATE OR REPLACE FUNCTION standin.stats() RETURNS text
 LANGUAGE sql AS $$ SELECT l FROM standin.get('/__control/stats') l $$;
+-- the Braze lines of EXPLAIN (ANALYZE, VERBOSE) of a query: its requests and
+-- their figures, without the plan lines whose form varies across majors
+CREATE OR REPLACE FUNCTION standin.explain_braze(query text) RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE
+  line text;
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || query
+  LOOP
+    IF btrim(line) LIKE 'Braze %' THEN
+      RETURN NEXT btrim(line);
+    END IF;
+  END LOOP;
+END $$;
 SELECT standin.reset() AS reset_done \gset
 RESET client_min_messages;
 \set ECHO all
