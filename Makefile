@@ -16,7 +16,7 @@ EXTENSION = segment_fdw
 DATA = segment_fdw--1.0.sql
 PGFILEDESC = "segment_fdw - foreign data wrapper for Braze segment analytics"
 
-REGRESS = options scan pushdown errors retries explain concurrency tls security ecosystem
+REGRESS = options scan pushdown errors retries explain concurrency tls security ecosystem cron
 REGRESS_OPTS = --load-extension=segment_fdw
 
 PKG_CONFIG ?= pkg-config
@@ -28,9 +28,17 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # every object depends on the shared header
-$(OBJS): segment_fdw.h
+$(OBJS): segment_fdw.h segment_compat.h
 
 # side-by-side benchmark against the stand-in API (not part of the tests)
 .PHONY: bench
 bench:
 	test/bench/run
+
+# the suites, for test/matrix
+.PHONY: print-regress
+print-regress:
+	@echo $(REGRESS)
+
+# make installcheck starts the stand-in Braze API around pg_regress
+pg_regress_installcheck := PG_BINDIR='$(bindir)' $(srcdir)/test/with-standin $(pg_regress_installcheck)
