@@ -40,5 +40,8 @@ bench:
 print-regress:
 	@echo $(REGRESS)
 
-# make installcheck starts the stand-in Braze API around pg_regress
-pg_regress_installcheck := PG_BINDIR='$(bindir)' $(srcdir)/test/with-standin $(pg_regress_installcheck)
+# make installcheck starts the stand-in Braze API around pg_regress: PGXS's
+# pg_regress_installcheck, run through test/with-standin
+pg_regress_installcheck = PG_BINDIR='$(bindir)' $(srcdir)/test/with-standin \
+	$(top_builddir)/src/test/regress/pg_regress --inputdir=$(srcdir) \
+	--bindir='$(bindir)' $(pg_regress_locale_flags) $(EXTRA_REGRESS_OPTS)
