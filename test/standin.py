@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Stand-in for Braze's REST endpoint GET /segments/data_series (regression tests of segment_fdw).
+"""Stand-in for Braze's GET /segments/data_series, /segments/list and /segments/details (tests).
 
 Usage: standin.py --port-file FILE [--port N] [--latency-ms N] [--tls-cert C --tls-key K] [--log F]
 Listens on 127.0.0.1 only (port 0 = ephemeral) and writes the port to FILE atomically once
@@ -7,6 +7,8 @@ listening.  Python 3.11 standard library only.  Exits cleanly on SIGTERM / SIGIN
 
 Auth: "Authorization: Bearer regress-key" (or regress-key-<anything>) passes; "Bearer regress-noperm" -> 403 Access Denied;
 anything else (missing, not "Bearer ", other key) -> 401 Invalid API key.  Auth comes first.
+Then each endpoint's permission: key regress-key-noseries -> 403 Access Denied on data_series
+only, regress-key-nolist on list only, regress-key-nodetails on details only.
 
 GET /segments/data_series?segment_id=S&length=L[&ending_at=E]
   * S required (400), L integer 1..100 (400), E = YYYY-MM-DD or ISO-8601 timestamp (offsets like
@@ -27,15 +29,84 @@ GET /segments/data_series?segment_id=S&length=L[&ending_at=E]
     flaky-N-SSS (first N requests with that exact query string fail with SSS; a 429 then says
     X-RateLimit-Reset = now + 1 s), retryafter-N (first N requests: 429 with Retry-After: 1 and
     a reset an hour away), rows-N, huge-N.
-Other paths -> 404 JSON; other methods on data_series -> 405 JSON.
+
+The workspace's segment catalog (list and details), the same on every run: segments i = 1..N,
+N = 230 by default (/__control/set?catalog=N, 0..100000; reset restores 230).  Segment i:
+  * id "cat-%04d" % i (cat-0001 ... cat-0230); created_at 2020-01-01T12:00:00Z + (i - 1) days, so
+    ascending with i (oldest first); updated_at = created_at + (i % 5) days + 6 h 30 min.
+  * archived when i % 25 == 0: never listed, but details still answered.  So a catalog of N lists
+    N - N // 25 segments: by default 221 listed (pages 0 and 1 full, page 2 holds 21: cat-0209 ..
+    cat-0230 without cat-0225, page 3 empty) and 9 archived (cat-0025, 0050, ..., 0225).
+    catalog=208 (or catalog_listed=200) lists exactly 200: two full pages, page 2 empty.
+  * name by i % 10: 0 "Trial %04d" (19 listed by default: 23 minus the archived 50, 100, 150,
+    200), 3 "Café 🎉 %04d", 5 "Free Trial %04d" (does not start with "Trial"), 7 "Lapsed users"
+    (the same name every time), 9 'Quote " and \\ %04d' (a double quote and a backslash),
+    else "Segment %04d"; e.g. cat-0003 "Café 🎉 0003", cat-0010 "Trial 0010".
+  * analytics_tracking_enabled = i % 4 in (0, 1) (true for cat-0001, false for 0002 and 0003).
+  * tags, in this order: "vip" if i % 3 == 0, "weekly" if i % 4 == 0, "beta" if i % 7 == 0,
+    "été" if i % 11 == 0; else [].  By default listed: 73 vip, 55 weekly, 31 beta, 20 été,
+    89 with no tag, 44 with several; listed Trial and vip: cat-0030, 0060, 0090, 0120, 0180, 0210.
+  * teams by i % 5: 2 ["Growth"], 4 ["Growth", "Équipe CRM"], else [].
+  * description by i % 5: 0 null, 1 "" (empty), else "About cat-%04d".
+    text_description: null for even i, else "Filter for cat-%04d".
+  Catalog bodies carry non-ASCII text as raw UTF-8 (not \\u escapes).
+
+GET /segments/list[?page=P][&sort_direction=asc|desc]
+  * P a non-negative integer of at most 9 digits (default 0), else 400; sort_direction asc (the
+    default) or desc, else 400.  Other parameters are ignored.
+  * 200 {"message": "success", "segments": [{"id": "cat-0001", "name": "Segment 0001",
+    "analytics_tracking_enabled": true, "tags": []}, ...]}: the listed (not archived) segments,
+    ascending by i for asc, descending for desc, 100 a page; page 0 asc starts cat-0001,
+    cat-0002, cat-0003, desc starts cat-0230, cat-0229, cat-0228.  A page past the last: [].
+  * Faults per page, set by /__control/set?list_fault_page=P&list_fault=KIND[&list_fault_times=K]:
+    the first K requests for page P (either direction; K defaults to every request) answer
+    KIND, after auth and validation, instead of the page; then the page answers normally.
+    Several pages may each have a fault; list_fault=none (or empty) clears page P's; reset
+    clears all.  KIND: http-NNN (200..599: a JSON error as data_series' http-NNN, but a 429
+    here says Remaining 0 and X-RateLimit-Reset = now + 1 s), ratelimit-hour (429, reset at the
+    next hour), retryafter (429 with Retry-After: 1, reset at the next hour), html-502,
+    not-json, not-object, message-bytes, echo-key, reset, slow-MS (the page after MS ms),
+    truncated (the page's body cut to its first 40 bytes), message-error ({"message": "export
+    failed", "segments": []}), segments-missing, segments-not-array, empty (an empty segments
+    array), and on the page's last segment (a page without one gets segment 1's, then the
+    fault): segment-not-object (42), id-missing, id-not-string (1234), id-null, name-missing,
+    name-not-string (42), tags-not-array ("vip"), tag-not-string (["vip", 7]),
+    tracking-not-bool ("true"), tracking-missing.
+
+GET /segments/details?segment_id=S
+  * S required (400).  A catalog id (archived ones too): 200 {"message": "success",
+    "created_at": "2020-01-01T12:00:00Z", "updated_at": "2020-01-02T18:30:00Z", "name":
+    "Segment 0001", "description": "", "text_description": "Filter for cat-0001", "tags": [],
+    "teams": []} (that is cat-0001).  Any other id that is not a magic one below: 404
+    {"message": "Segment not found"} (so is cat-0231 in the default catalog, and cat-1).
+  * Magic segment ids (after auth and validation), as for data_series: http-NNN (200..599; a
+    429 resets at the next hour), html-502, not-json, not-object, message-bytes, echo-key, reset,
+    flaky-N-SSS, retryafter-N, slow-MS, truncated (cut to 40 bytes), message-error
+    ({"message": "export failed"}); also ratelimit-hour and retryafter (always a 429, as for
+    list).  When such an id answers 200 (slow-MS, flaky-N-SSS and retryafter-N once they
+    stop failing), the body is cat-0001's details with "name" = the id.  details-* ids give
+    cat-0001's details with "name" = the id, then: details-bad-created (created_at "not a
+    timestamp"), details-bad-updated (updated_at "2020-02-30T12:00:00Z"),
+    details-created-missing, details-created-null, details-created-offset (created_at
+    "2020-01-01T14:00:00+02:00": valid, the same instant as cat-0001's), details-missing-name,
+    details-name-not-string (42), details-description-not-string (5), details-tags-not-array
+    ("vip"), details-tag-not-string (["vip", 7]), details-teams-not-array ("Growth").
+
+The three endpoints share the request log, the stats, latency_ms and the one X-RateLimit-Remaining
+count (one workspace limit); fail_every counts data_series requests only.  A list request is
+logged with segment_id= empty.
+Other paths -> 404 JSON; other methods on the three endpoints -> 405 JSON.
 
 Control endpoints (no auth, always "Connection: close"):
-  GET /__control/requests[?sort=1][&ua=1][&times=1]  data_series request log, one line each:
+  GET /__control/requests[?sort=1][&ua=1][&times=1]  API request log, one line each:
       [<arrival epoch ms>\t]<raw target>\tsegment_id=<decoded>[\tua=<User-Agent>\tauth=...]
   GET /__control/stats                    "requests=N connections=N max_in_flight=N"
-  POST|GET /__control/reset                clear log, counters, flaky state, remaining, latency
+  POST|GET /__control/reset                clear log, counters, flaky state, remaining, latency;
+                                           catalog back to 230 segments, no list faults
   GET /__control/set?remaining=N&latency_ms=N&fail_every=K&fail_status=S
       fail_every: every Kth data_series request answers S (503 by default; a 429 resets in 1 s)
+  GET /__control/set?catalog=N | catalog_listed=M (the smallest catalog listing M segments)
+      &list_fault_page=P&list_fault=KIND&list_fault_times=K   (see /segments/list)
 
 Every response is written with a single sendall (headers + body), with Content-Length.
 """
@@ -162,6 +233,143 @@ def huge_body(nbytes):
     return rows_body(max(1, nbytes // 38))   # a row is ~38 bytes with its separator
 
 
+# ---- the workspace's segment catalog: /segments/list and /segments/details -------------------
+LIST_PATH = "/segments/list"
+DETAILS_PATH = "/segments/details"
+CATALOG_DEFAULT = 230            # segments in the catalog after a reset
+CATALOG_MAX = 100000
+ARCHIVE_EVERY = 25               # segment i is archived when i % 25 == 0
+PAGE_SIZE = 100
+CATALOG_T0 = dt.datetime(2020, 1, 1, 12, 0, 0)   # created_at of segment 1 (UTC)
+TEAMS = ([], [], ["Growth"], [], ["Growth", "Équipe CRM"])   # by i % 5
+
+
+def ubytes(obj):
+    """JSON with its non-ASCII text as raw UTF-8, as the catalog endpoints send it."""
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+
+
+def catalog_id(i):
+    return f"cat-{i:04d}"
+
+
+def catalog_index(seg, n):
+    """The 1-based index of catalog id seg in a catalog of n segments, or None."""
+    m = re.fullmatch(r"cat-([0-9]{4,6})", seg, re.ASCII)
+    i = int(m[1]) if m else 0
+    return i if 1 <= i <= n and catalog_id(i) == seg else None
+
+
+def catalog_name(i):
+    if i % 10 == 0:
+        return f"Trial {i:04d}"
+    if i % 10 == 3:
+        return f"Café 🎉 {i:04d}"
+    if i % 10 == 5:
+        return f"Free Trial {i:04d}"
+    if i % 10 == 7:
+        return "Lapsed users"
+    if i % 10 == 9:
+        return f'Quote " and \\ {i:04d}'
+    return f"Segment {i:04d}"
+
+
+def catalog_tags(i):
+    return [t for t, k in (("vip", 3), ("weekly", 4), ("beta", 7), ("été", 11)) if i % k == 0]
+
+
+def list_record(i):
+    return {"id": catalog_id(i), "name": catalog_name(i),
+            "analytics_tracking_enabled": i % 4 in (0, 1), "tags": catalog_tags(i)}
+
+
+def details_record(i):
+    created = CATALOG_T0 + dt.timedelta(days=i - 1)
+    updated = created + dt.timedelta(days=i % 5, hours=6, minutes=30)
+    return {"message": "success",
+            "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "updated_at": updated.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "name": catalog_name(i),
+            "description": None if i % 5 == 0 else "" if i % 5 == 1 else f"About {catalog_id(i)}",
+            "text_description": None if i % 2 == 0 else f"Filter for {catalog_id(i)}",
+            "tags": catalog_tags(i),
+            "teams": list(TEAMS[i % 5])}
+
+
+def listed_count(n):
+    """Segments listed (not archived) in a catalog of n."""
+    return n - n // ARCHIVE_EVERY
+
+
+def listed_index(k):
+    """The catalog index of the k-th (0-based) listed segment, oldest first."""
+    return k + k // (ARCHIVE_EVERY - 1) + 1
+
+
+def catalog_for_listed(m):
+    """The smallest catalog that lists exactly m segments."""
+    return listed_index(m - 1) if m > 0 else 0
+
+
+def list_page(n, page, descending):
+    """The catalog indexes on one page of /segments/list for a catalog of n segments."""
+    total = listed_count(n)
+    ks = range(min(page * PAGE_SIZE, total), min(page * PAGE_SIZE + PAGE_SIZE, total))
+    return [listed_index(total - 1 - k if descending else k) for k in ks]
+
+
+# list faults that alter the last segment of the page
+LIST_RECORD_FAULTS = {
+    "id-missing": lambda r: r.pop("id"),
+    "id-not-string": lambda r: r.update(id=1234),
+    "id-null": lambda r: r.update(id=None),
+    "name-missing": lambda r: r.pop("name"),
+    "name-not-string": lambda r: r.update(name=42),
+    "tags-not-array": lambda r: r.update(tags="vip"),
+    "tag-not-string": lambda r: r.update(tags=["vip", 7]),
+    "tracking-not-bool": lambda r: r.update(analytics_tracking_enabled="true"),
+    "tracking-missing": lambda r: r.pop("analytics_tracking_enabled"),
+}
+LIST_BODIES = {
+    "message-error": b'{"message": "export failed", "segments": []}',
+    "segments-missing": b'{"message": "success"}',
+    "segments-not-array": b'{"message": "success", "segments": {"id": "cat-0001"}}',
+    "empty": b'{"message": "success", "segments": []}',
+}
+# details faults (magic segment ids) that alter segment 1's details
+DETAILS_FAULTS = {
+    "details-bad-created": lambda d: d.update(created_at="not a timestamp"),
+    "details-bad-updated": lambda d: d.update(updated_at="2020-02-30T12:00:00Z"),
+    "details-created-missing": lambda d: d.pop("created_at"),
+    "details-created-null": lambda d: d.update(created_at=None),
+    "details-created-offset": lambda d: d.update(created_at="2020-01-01T14:00:00+02:00"),
+    "details-missing-name": lambda d: d.pop("name"),
+    "details-name-not-string": lambda d: d.update(name=42),
+    "details-description-not-string": lambda d: d.update(description=5),
+    "details-tags-not-array": lambda d: d.update(tags="vip"),
+    "details-tag-not-string": lambda d: d.update(tags=["vip", 7]),
+    "details-teams-not-array": lambda d: d.update(teams="Growth"),
+}
+DETAILS_BODIES = {
+    "message-error": b'{"message": "export failed"}',
+}
+# faults of both endpoints, answered by catalog_fault()
+CATALOG_FAULT_RE = re.compile(r"http-([0-9]{3})|slow-([0-9]+)|ratelimit-hour|retryafter|"
+                              r"html-502|not-json|not-object|echo-key|reset|message-bytes",
+                              re.ASCII)
+
+
+def catalog_fault_match(kind):
+    """The match of a fault both catalog endpoints know (an http-NNN only for 200..599)."""
+    m = CATALOG_FAULT_RE.fullmatch(kind)
+    return m if m and (not m[1] or 200 <= int(m[1]) <= 599) else None
+
+
+def valid_list_fault(kind):
+    return (kind in LIST_RECORD_FAULTS or kind in LIST_BODIES
+            or kind in ("segment-not-object", "truncated") or bool(catalog_fault_match(kind)))
+
+
 class State:
     """Counters and logs shared by all handler threads (guarded by self.lock)."""
 
@@ -183,6 +391,8 @@ class State:
             self.counter = 0         # data_series requests, for fail_every
             self.fail_every = 0
             self.fail_status = 503
+            self.catalog = CATALOG_DEFAULT   # segments in the catalog (list and details)
+            self.list_faults = {}    # list page -> [kind, times or None, failures served]
             self.generation = getattr(self, "generation", 0) + 1
 
 
@@ -273,7 +483,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.control_only = False     # real traffic: keep this connection counted
             if path == DS_PATH and self.command == "GET":
                 self.data_series(target, query)
-            elif path == DS_PATH:
+            elif path in (LIST_PATH, DETAILS_PATH) and self.command == "GET":
+                self.data_series(target, query, self.list_response if path == LIST_PATH
+                                 else self.details_response)
+            elif path in (DS_PATH, LIST_PATH, DETAILS_PATH):
                 self.reply(405, jbytes({"message": "Method Not Allowed"}),
                            headers=[("Allow", "GET")])
             else:
@@ -321,6 +534,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 lines.sort()
             return text(200, "".join(line + "\n" for line in lines))
         if name == "set":
+            catalog = self.parse_catalog_settings(q)   # catalog size and list faults
+            if isinstance(catalog, str):
+                return text(400, catalog)
             try:
                 rem = int(q["remaining"][0]) if "remaining" in q else None
                 lat = int(q["latency_ms"][0]) if "latency_ms" in q else None
@@ -333,6 +549,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 st.latency_ms = st.latency_ms if lat is None else max(0, lat)
                 st.fail_every = st.fail_every if every is None else max(0, every)
                 st.fail_status = st.fail_status if status is None else status
+                catalog(st)
             return text(200, "ok\n")
         return text(404, "unknown control endpoint\n")
 
@@ -344,7 +561,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with self.server.state.lock:
                 self.server.state.in_flight -= 1
 
-    def data_series(self, target, query):
+    def data_series(self, target, query, respond=None):
+        """Count, log and delay an API request (of any of the three endpoints), then answer it
+        with respond (data_series_response by default)."""
         st = self.server.state
         params = urllib.parse.parse_qs(query, keep_blank_values=True)
         seg = params.get("segment_id", [""])[0]
@@ -365,7 +584,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             if latency_ms > 0 and not self.wait_unless_gone(latency_ms / 1000):
                 return
-            self.data_series_response(query, params, seg, auth, remaining)
+            (respond or self.data_series_response)(query, params, seg, auth, remaining)
         finally:
             self.end_flight()
 
@@ -402,6 +621,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return send(403, jbytes({"message": "Access Denied"}))
         if key != "regress-key" and not key.startswith("regress-key-"):
             return send(401, jbytes({"message": "Invalid API key"}))
+        if key == "regress-key-noseries":    # a key without segments.data_series
+            return send(403, jbytes({"message": "Access Denied"}))
         if not seg:
             return send(400, jbytes({"message": "segment_id is required",
                                      "errors": ["segment_id is required"]}))
@@ -495,6 +716,179 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return None
         return send(200, body)
 
+    # ---- segments/list and segments/details ---------------------------------------------------
+    def parse_catalog_settings(self, q):
+        """The /__control/set parameters catalog, catalog_listed, list_fault_page, list_fault and
+        list_fault_times: a function that applies them to the state, or an error text."""
+        try:
+            n = int(q["catalog"][0]) if "catalog" in q else None
+            listed = int(q["catalog_listed"][0]) if "catalog_listed" in q else None
+            page = int(q["list_fault_page"][0]) if "list_fault_page" in q else None
+            times = int(q["list_fault_times"][0]) if "list_fault_times" in q else None
+        except ValueError:
+            return "bad value\n"
+        kind = q["list_fault"][0] if "list_fault" in q else None
+        if n is not None and listed is not None:
+            return "catalog and catalog_listed exclude each other\n"
+        if listed is not None:
+            if not 0 <= listed <= listed_count(CATALOG_MAX):
+                return "bad value\n"
+            n = catalog_for_listed(listed)
+        if n is not None and not 0 <= n <= CATALOG_MAX:
+            return "bad value\n"
+        if (kind is None) != (page is None) or times is not None and kind is None:
+            return "list_fault and list_fault_page go together (list_fault_times with them)\n"
+        if page is not None and (page < 0 or times is not None and times < 0):
+            return "bad value\n"
+        if kind not in (None, "", "none") and not valid_list_fault(kind):
+            return "unknown list_fault\n"
+
+        def apply(st):               # called with st.lock held
+            if n is not None:
+                st.catalog = n
+            if kind in ("", "none"):
+                st.list_faults.pop(page, None)
+            elif kind is not None:
+                st.list_faults[page] = [kind, times, 0]
+        return apply
+
+    def api_send(self, status, body, remaining, ctype="application/json", reset=None, extra=(),
+                 **kw):
+        """An API answer with the X-RateLimit-* headers (as data_series_response's send)."""
+        rate = [("X-RateLimit-Limit", str(RATE_LIMIT)),
+                ("X-RateLimit-Remaining", str(remaining)),
+                ("X-RateLimit-Reset", str(reset or next_hour_epoch()))]
+        self.reply(status, body, ctype, headers=rate + list(extra), **kw)
+
+    def api_injected(self, code, remaining, soon=False, retry_after=None):
+        """An injected error (as data_series_response's injected): a 429 says Remaining 0, and
+        resets in a second when soon, else at the next hour."""
+        self.api_send(code, jbytes({"message": f"stand-in error {code}", "errors": ["injected"]}),
+                      0 if code == 429 else remaining,
+                      reset=int(time.time()) + 1 if soon else None,
+                      extra=[("Retry-After", str(retry_after))] if retry_after is not None else ())
+
+    def catalog_auth(self, auth, denied_key, remaining):
+        """Auth as for data_series, then the endpoint's own permission (denied_key lacks it):
+        the key, or None once an error has been answered."""
+        if auth is None or not auth.startswith("Bearer "):
+            return self.api_send(401, jbytes({"message": "Invalid API key"}), remaining)
+        key = auth[len("Bearer "):]
+        if key == "regress-noperm":
+            return self.api_send(403, jbytes({"message": "Access Denied"}), remaining)
+        if key != "regress-key" and not key.startswith("regress-key-"):
+            return self.api_send(401, jbytes({"message": "Invalid API key"}), remaining)
+        if key == denied_key:
+            return self.api_send(403, jbytes({"message": "Access Denied"}), remaining)
+        return key
+
+    def catalog_fault(self, kind, key, remaining, soon_429):
+        """Answer the faults both endpoints share (CATALOG_FAULT_RE); True when answered (or
+        the connection dropped), False when the normal answer should follow (after slow-MS)."""
+        m = catalog_fault_match(kind)
+        if not m:
+            return False
+        if m[1]:
+            self.api_injected(int(m[1]), remaining, soon=soon_429 and m[1] == "429")
+        elif m[2]:
+            return not self.wait_unless_gone(int(m[2]) / 1000)
+        elif kind == "ratelimit-hour":
+            self.api_injected(429, remaining)
+        elif kind == "retryafter":
+            self.api_injected(429, remaining, retry_after=1)
+        elif kind == "html-502":
+            self.api_send(502, HTML_502, remaining, "text/html")
+        elif kind in ("not-json", "not-object"):
+            self.api_send(200, FIXED_BODIES[kind], remaining)
+        elif kind in FIXED_ERRORS:
+            self.api_send(FIXED_ERRORS[kind][0], FIXED_ERRORS[kind][1], remaining)
+        elif kind == "echo-key":
+            self.api_send(401, jbytes({"message": f"Invalid API key: {key}"}), remaining)
+        elif kind == "reset":
+            self.close_connection = True
+            try:
+                self.connection.shutdown(2)   # SHUT_RDWR, then close: no response at all
+            finally:
+                self.connection.close()
+        return True
+
+    def list_response(self, query, params, seg, auth, remaining):
+        """GET /segments/list?page=N&sort_direction=asc|desc, with the faults set per page."""
+        key = self.catalog_auth(auth, "regress-key-nolist", remaining)
+        if key is None:
+            return None
+        page = params.get("page", ["0"])[0]
+        if not re.fullmatch(r"[0-9]{1,9}", page, re.ASCII):
+            return self.api_send(400, jbytes({"message": "page must be a non-negative integer",
+                                              "errors": ["invalid page"]}), remaining)
+        direction = params.get("sort_direction", ["asc"])[0]
+        if direction not in ("asc", "desc"):
+            return self.api_send(400, jbytes({"message": "sort_direction must be asc or desc",
+                                              "errors": ["invalid sort_direction"]}), remaining)
+        page = int(page)
+        st = self.server.state
+        with st.lock:
+            n = st.catalog
+            fault = st.list_faults.get(page)
+            kind = None
+            if fault and (fault[1] is None or fault[2] < fault[1]):
+                fault[2] += 1
+                kind = fault[0]
+        records = [list_record(i) for i in list_page(n, page, direction == "desc")]
+        if kind and self.catalog_fault(kind, key, remaining, soon_429=True):
+            return None
+        if kind in LIST_BODIES:
+            return self.api_send(200, LIST_BODIES[kind], remaining)
+        if kind in LIST_RECORD_FAULTS or kind == "segment-not-object":
+            if not records:          # nothing to corrupt: add a segment so the fault still shows
+                records.append(list_record(1))
+            if kind == "segment-not-object":
+                records[-1] = 42
+            else:
+                LIST_RECORD_FAULTS[kind](records[-1])
+        body = ubytes({"message": "success", "segments": records})
+        if kind == "truncated":
+            body = body[:min(40, len(body) - 1)]
+        return self.api_send(200, body, remaining)
+
+    def details_response(self, query, params, seg, auth, remaining):
+        """GET /segments/details?segment_id=S: a catalog segment's details, or a magic id's."""
+        key = self.catalog_auth(auth, "regress-key-nodetails", remaining)
+        if key is None:
+            return None
+        if not seg:
+            return self.api_send(400, jbytes({"message": "segment_id is required",
+                                              "errors": ["segment_id is required"]}), remaining)
+        st = self.server.state
+        with st.lock:
+            i = catalog_index(seg, st.catalog)
+        if i is not None:
+            return self.api_send(200, ubytes(details_record(i)), remaining)
+        if self.catalog_fault(seg, key, remaining, soon_429=False):
+            return None
+        m = re.fullmatch(r"(flaky-([0-9]+)-([0-9]{3})|retryafter-([0-9]+))", seg, re.ASCII)
+        if m and (m[4] or 200 <= int(m[3]) <= 599):
+            times = int(m[2] or m[4])
+            with st.lock:            # first N requests with this exact query string fail
+                served = st.flaky.get((DETAILS_PATH, query), 0)
+                st.flaky[(DETAILS_PATH, query)] = served + (served < times)
+            if served < times and m[4]:
+                return self.api_injected(429, remaining, retry_after=1)
+            if served < times:
+                return self.api_injected(int(m[3]), remaining, soon=m[3] == "429")
+        elif not (catalog_fault_match(seg) or seg in DETAILS_FAULTS
+                  or seg in DETAILS_BODIES or seg == "truncated"):
+            return self.api_send(404, jbytes({"message": "Segment not found"}), remaining)
+        if seg in DETAILS_BODIES:
+            return self.api_send(200, DETAILS_BODIES[seg], remaining)
+        details = details_record(1)  # a magic id that answers: segment 1's details, named seg
+        details["name"] = seg
+        if seg in DETAILS_FAULTS:
+            DETAILS_FAULTS[seg](details)
+        body = ubytes(details)
+        if seg == "truncated":
+            body = body[:min(40, len(body) - 1)]
+        return self.api_send(200, body, remaining)
 
 class Server(http.server.ThreadingHTTPServer):
     request_queue_size = 128
