@@ -418,8 +418,8 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 			while (fetch->next_start < fetch->next_emit + fetch->max_concurrency &&
 				   take_request(fetch))
 			{
-				start(fetch, TRANSFER(fetch, fetch->next_start));
 				fetch->next_start++;
+				start(fetch, TRANSFER(fetch, fetch->next_start - 1));
 			}
 		}
 
