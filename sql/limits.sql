@@ -47,9 +47,16 @@ BEGIN
 END $$;
 SELECT braze_json($$SELECT * FROM segment_sizes WHERE segment_id IN ('abc', 'xyz')
                     AND time >= '0024-01-01' AND time < '2024-01-01'$$);
-EXPLAIN (VERBOSE, COSTS OFF, FORMAT YAML)
-SELECT * FROM segment_sizes WHERE segment_id IN ('abc', 'xyz')
-  AND time >= '2023-01-01' AND time < '2024-01-01';
+CREATE FUNCTION braze_yaml(query text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+  plan text;
+BEGIN
+  EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF, FORMAT YAML) ' || query INTO plan;
+  RETURN QUERY SELECT btrim(l)
+    FROM regexp_split_to_table(substring(plan FROM 'Braze Request Count:.*$'), E'\n') l;
+END $$;
+SELECT braze_yaml($$SELECT * FROM segment_sizes WHERE segment_id IN ('abc', 'xyz')
+                    AND time >= '2023-01-01' AND time < '2024-01-01'$$);
 -- six requests are all shown
 SELECT braze_lines($$SELECT * FROM segment_sizes WHERE segment_id IN ('abc', 'xyz')
                      AND time >= '2023-06-01' AND time < '2024-03-01'$$);
@@ -157,7 +164,7 @@ SELECT count(*) FROM segment_sizes WHERE segment_id = repeat('x', 1024) AND time
 SELECT count(*) FROM segment_sizes WHERE segment_id = repeat('é', 512) AND time = '2024-01-01';
 SELECT length(r) AS target_length FROM standin.requests() r;
 
-DROP FUNCTION braze_lines, braze_json;
+DROP FUNCTION braze_lines, braze_json, braze_yaml;
 DROP TABLE three;
 DROP SERVER braze CASCADE;
 \i test/teardown.sql
