@@ -786,8 +786,8 @@ group_listed_days(SegmentWindow *days, int ndays, DateADT lo, DateADT hi)
 static void
 check_sent_day(DateADT day, const char *sent, bool parameter)
 {
-	static const DateADT first_day = -730119;	/* 0001-01-01 */
-	static const DateADT last_day = 2921939;	/* 9999-12-31 */
+	DateADT		first_day = date2j(1, 1, 1) - POSTGRES_EPOCH_JDATE;
+	DateADT		last_day = date2j(9999, 12, 31) - POSTGRES_EPOCH_JDATE;
 
 	if (day >= first_day && day <= last_day)
 		return;
