@@ -5,6 +5,8 @@
 MODULE_big = segment_fdw
 OBJS = \
 	$(WIN32RES) \
+	catalog.o \
+	endpoint.o \
 	fetch.o \
 	http.o \
 	option.o \

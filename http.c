@@ -189,23 +189,33 @@ segment_url_for_request(const char *base_url, SegmentRequest *req)
 		pathlen = strlen(path);
 		while (pathlen > 0 && path[pathlen - 1] == '/')
 			pathlen--;
-		newpath = palloc_extended(pathlen + sizeof(SEGMENT_API_PATH),
+		newpath = palloc_extended(pathlen + strlen(req->endpoint->path) + 1,
 								  MCXT_ALLOC_NO_OOM);
 		if (newpath == NULL)
 			rc = CURLUE_OUT_OF_MEMORY;
 		else
 		{
 			memcpy(newpath, path, pathlen);
-			strcpy(newpath + pathlen, SEGMENT_API_PATH);
+			strcpy(newpath + pathlen, req->endpoint->path);
 			rc = curl_url_set(h, CURLUPART_PATH, newpath, 0);
 			pfree(newpath);
 		}
 	}
 
 	/* percent-encode the values (a space as %20, never '+') */
-	if (rc == CURLUE_OK)
+	if (rc == CURLUE_OK && req->endpoint->paged)
+	{
+		char		page[32];
+
+		snprintf(page, sizeof(page), INT64_FORMAT, req->page);
+		rc = append_param(h, "page", page);
+		/* oldest first: segments created meanwhile come at the end */
+		if (rc == CURLUE_OK)
+			rc = append_param(h, "sort_direction", "asc");
+	}
+	if (rc == CURLUE_OK && req->segment_id)
 		rc = append_param(h, "segment_id", req->segment_id);
-	if (rc == CURLUE_OK)
+	if (rc == CURLUE_OK && req->endpoint->windows)
 	{
 		char		length[16];
 
@@ -247,8 +257,8 @@ segment_url_for_request(const char *base_url, SegmentRequest *req)
 	if (rc != CURLUE_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("could not build the request URL for segment \"%s\"",
-						req->segment_id),
+				 errmsg("could not build the request URL for GET %s",
+						req->endpoint->path),
 				 errdetail_internal("%s", curl_url_strerror(rc))));
 }
 

@@ -63,6 +63,7 @@ static const SegmentFdwOption valid_options[] = {
 	{"api_key", UserMappingRelationId, OPT(api_key), 0, 0, 0},
 
 	/* foreign table */
+	{"endpoint", ForeignTableRelationId, -1, 0, 0, 0},	/* read apart */
 	{"segment_id", ForeignTableRelationId, OPT(segment_id), 0, 0, 0},
 	{"default_days", ForeignTableRelationId, OPT(default_days), 1, SEGMENT_API_MAX_LENGTH, SEGMENT_API_MAX_LENGTH},
 
@@ -73,15 +74,11 @@ static const SegmentFdwOption valid_options[] = {
 	{NULL, InvalidOid, -1, 0, 0, 0}
 };
 
-/* Names of the API fields, indexed by SegmentField */
-static const char *const field_names[SEGMENT_NUM_FIELDS] = {
-	"segment_id", "time", "size", "length", "ending_at"
-};
-
 static const SegmentFdwOption *find_option(const char *name, Oid context);
 static int	int_option_value(DefElem *def, const SegmentFdwOption *opt);
 static void check_api_key(const char *value);
 static SegmentField field_by_name(const char *name);
+static const SegmentEndpoint *endpoint_of(List *options);
 
 PG_FUNCTION_INFO_V1(segment_fdw_validator);
 
@@ -166,6 +163,15 @@ segment_fdw_validator(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("option \"segment_id\" must not be empty")));
 		}
+		else if (strcmp(opt->optname, "endpoint") == 0)
+		{
+			if (segment_endpoint_by_name(value) == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for option \"endpoint\": \"%s\"",
+								value),
+						 errhint("Valid values are data_series (the default), list and details.")));
+		}
 		else if (strcmp(opt->optname, "column_name") == 0)
 		{
 			if (field_by_name(value) == SEGMENT_NUM_FIELDS)
@@ -173,7 +179,26 @@ segment_fdw_validator(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("invalid value for option \"column_name\": \"%s\"",
 								value),
-						 errhint("Valid names are segment_id, time, size, length and ending_at.")));
+						 errhint("Valid names are segment_id, time, size, length and ending_at (endpoint data_series); id, name, analytics_tracking_enabled and tags (list); segment_id, name, description, text_description, created_at, updated_at, tags and teams (details).")));
+		}
+	}
+
+	/* a list table reads every segment: it cannot be pinned to one */
+	if (catalog == ForeignTableRelationId)
+	{
+		const SegmentEndpoint *endpoint = endpoint_of(options_list);
+
+		foreach(cell, options_list)
+		{
+			DefElem    *def = (DefElem *) lfirst(cell);
+
+			if (strcmp(def->defname, "segment_id") == 0 &&
+				!segment_endpoint_has_field(endpoint, SEGMENT_FIELD_SEGMENT_ID))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"segment_id\" cannot be used with endpoint \"%s\"",
+								endpoint->name),
+						 errdetail("GET %s takes no segment.", endpoint->path)));
 		}
 	}
 
@@ -294,12 +319,35 @@ segment_get_options(Oid foreigntableid, Oid userid, SegmentFdwOptions *opts)
 			*(char **) ((char *) opts + opt->offset) = defGetString(def);
 	}
 
+	opts->endpoint = endpoint_of(table->options) - segment_endpoints;
+
 	if (opts->url == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("server \"%s\" has no \"url\" option", server->servername),
 				 errhint("Set it with ALTER SERVER %s OPTIONS (ADD url 'https://rest.iad-01.braze.com').",
 						 quote_identifier(server->servername))));
+}
+
+/*
+ * The endpoint a foreign table's options name (data_series by default).
+ * The validator checked the value.
+ */
+static const SegmentEndpoint *
+endpoint_of(List *options)
+{
+	const SegmentEndpoint *endpoint = &segment_endpoints[SEGMENT_ENDPOINT_DATA_SERIES];
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "endpoint") == 0 &&
+			segment_endpoint_by_name(defGetString(def)) != NULL)
+			endpoint = segment_endpoint_by_name(defGetString(def));
+	}
+	return endpoint;
 }
 
 /*
@@ -312,14 +360,15 @@ field_by_name(const char *name)
 
 	for (i = 0; i < SEGMENT_NUM_FIELDS; i++)
 	{
-		if (strcmp(field_names[i], name) == 0)
+		if (strcmp(segment_field_names[i], name) == 0)
 			return (SegmentField) i;
 	}
 	return SEGMENT_NUM_FIELDS;
 }
 
 /*
- * Is "typid" a type a column of "field" may have?
+ * Is "typid" a type a column of "field" may have?  (For tags and teams,
+ * the column's own type: its values are built as text[].)
  */
 static bool
 field_accepts_type(SegmentField field, Oid typid)
@@ -327,7 +376,19 @@ field_accepts_type(SegmentField field, Oid typid)
 	switch (field)
 	{
 		case SEGMENT_FIELD_SEGMENT_ID:
+		case SEGMENT_FIELD_ID:
+		case SEGMENT_FIELD_NAME:
+		case SEGMENT_FIELD_DESCRIPTION:
+		case SEGMENT_FIELD_TEXT_DESCRIPTION:
 			return typid == TEXTOID || typid == VARCHAROID;
+		case SEGMENT_FIELD_ANALYTICS_TRACKING_ENABLED:
+			return typid == BOOLOID;
+		case SEGMENT_FIELD_CREATED_AT:
+		case SEGMENT_FIELD_UPDATED_AT:
+			return typid == TIMESTAMPTZOID;
+		case SEGMENT_FIELD_TAGS:
+		case SEGMENT_FIELD_TEAMS:
+			return typid == TEXTARRAYOID;
 		case SEGMENT_FIELD_TIME:
 			return typid == DATEOID || typid == TIMESTAMPOID ||
 				typid == TIMESTAMPTZOID || typid == TEXTOID ||
@@ -345,13 +406,15 @@ field_accepts_type(SegmentField field, Oid typid)
 }
 
 /*
- * Map the columns of a foreign table onto the API's fields, by the
- * column_name option or else the column's own name.  A column that maps to
- * no field, two columns that map to the same field, or a column of a type
- * the field cannot have are reported here, when the table is queried.
+ * Map the columns of a foreign table onto the fields of its endpoint, by
+ * the column_name option or else the column's own name.  A column that maps
+ * to no field of the endpoint, two columns that map to the same field, or a
+ * column of a type the field cannot have are reported here, when the table
+ * is queried.
  */
 void
-segment_get_columns(Oid foreigntableid, SegmentColumns *cols)
+segment_get_columns(Oid foreigntableid, const SegmentEndpoint *endpoint,
+					SegmentColumns *cols)
 {
 	Relation	rel = table_open(foreigntableid, AccessShareLock);
 	TupleDesc	tupdesc = RelationGetDescr(rel);
@@ -379,12 +442,17 @@ segment_get_columns(Oid foreigntableid, SegmentColumns *cols)
 		}
 
 		field = field_by_name(name);
-		if (field == SEGMENT_NUM_FIELDS)
+		if (field == SEGMENT_NUM_FIELDS ||
+			!segment_endpoint_has_field(endpoint, field))
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_COLUMN_NAME),
 					 errmsg("column \"%s\" of foreign table \"%s\" maps to no field of the Braze API",
 							NameStr(attr->attname), RelationGetRelationName(rel)),
-					 errhint("Valid names are segment_id, time, size, length and ending_at; use the column option column_name to map a column of another name.")));
+					 endpoint - segment_endpoints == SEGMENT_ENDPOINT_DATA_SERIES ?
+					 errhint("Valid names are %s; use the column option column_name to map a column of another name.",
+							 endpoint->field_list) :
+					 errhint("Valid names for endpoint %s are %s; use the column option column_name to map a column of another name.",
+							 endpoint->name, endpoint->field_list)));
 
 		if (cols->attnum[field] != 0)
 			ereport(ERROR,
@@ -392,16 +460,17 @@ segment_get_columns(Oid foreigntableid, SegmentColumns *cols)
 					 errmsg("columns \"%s\" and \"%s\" of foreign table \"%s\" both map to \"%s\"",
 							NameStr(TupleDescAttr(tupdesc, cols->attnum[field] - 1)->attname),
 							NameStr(attr->attname),
-							RelationGetRelationName(rel), field_names[field])));
+							RelationGetRelationName(rel), segment_field_names[field])));
 
-		basetype = getBaseType(attr->atttypid);
+		basetype = (field == SEGMENT_FIELD_TAGS || field == SEGMENT_FIELD_TEAMS) ?
+			attr->atttypid : getBaseType(attr->atttypid);
 		if (!field_accepts_type(field, basetype))
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 					 errmsg("column \"%s\" of foreign table \"%s\" has type %s, which cannot hold \"%s\"",
 							NameStr(attr->attname), RelationGetRelationName(rel),
-							format_type_be(attr->atttypid), field_names[field]),
-					 errhint("segment_id takes text or varchar; time takes date, timestamp, timestamptz, text or varchar; size takes smallint, integer, bigint or numeric; length takes an integer type; ending_at takes timestamptz.")));
+							format_type_be(attr->atttypid), segment_field_names[field]),
+					 errhint("%s", endpoint->type_hint)));
 
 		cols->attnum[field] = attr->attnum;
 		cols->typid[field] = attr->atttypid;

@@ -871,7 +871,16 @@ segment_plan_build(const SegmentFdwOptions *opts, Oid time_type,
 	ListCell   *lc;
 	int			i;
 
+	plan->endpoint = &segment_endpoints[opts->endpoint];
 	plan->url = opts->url;
+	if (plan->endpoint->paged)
+	{
+		/* list: page 0 first; the pages after it as the full ones come */
+		plan->nsegments = 0;
+		plan->windows_per_segment = 1;
+		plan->nrequests = 1;
+		return plan;
+	}
 	if (opts->segment_id)
 	{
 		segments = list_make1(opts->segment_id);
@@ -949,7 +958,12 @@ segment_plan_build(const SegmentFdwOptions *opts, Oid time_type,
 	if (!constrained)
 		elog(ERROR, "segment_fdw: scan started without a condition on segment_id");
 
-	if (plan->parameter_mode)
+	if (!plan->endpoint->windows)
+	{
+		/* details: one request per segment */
+		plan->windows_per_segment = range.empty ? 0 : 1;
+	}
+	else if (plan->parameter_mode)
 	{
 		plan->length = have_length ? (int) length : opts->default_days;
 		plan->lo = DATEVAL_NOBEGIN;
@@ -1010,7 +1024,7 @@ segment_plan_build(const SegmentFdwOptions *opts, Oid time_type,
 		check_sent_day((DateADT) ((ts - (ts < 0 ? USECS_PER_DAY - 1 : 0)) / USECS_PER_DAY),
 					   plan->ending_at, true);
 	}
-	else if (!plan->parameter_mode)
+	else if (!plan->parameter_mode && plan->endpoint->windows)
 	{
 		SegmentRequest first;
 
@@ -1032,8 +1046,21 @@ segment_plan_request(const SegmentPlan *plan, int64 i, SegmentRequest *req)
 
 	Assert(i >= 0 && i < plan->nrequests);
 	memset(req, 0, sizeof(SegmentRequest));
+	req->endpoint = plan->endpoint;
+	req->length_isnull = true;
+	req->ending_at_isnull = true;
+	if (plan->endpoint->paged)
+	{
+		req->page = i;
+		segment_url_for_request(plan->url, req);
+		return;
+	}
 	req->segment_id = plan->segments[i / plan->windows_per_segment];
-	if (plan->parameter_mode)
+	if (!plan->endpoint->windows)
+	{
+		/* details: the segment alone */
+	}
+	else if (plan->parameter_mode)
 	{
 		req->length = plan->length;
 		req->ending_at = plan->ending_at;
@@ -1078,13 +1105,35 @@ segment_plan_check_cap(const SegmentPlan *plan, const char *relname,
 			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 			 errmsg("a scan of foreign table \"%s\" would send " INT64_FORMAT " requests to Braze, more than max_requests (%d)",
 					relname, plan->nrequests, max_requests),
-			 plan->parameter_mode ?
+			 (plan->parameter_mode || !plan->endpoint->windows) ?
 			 errdetail("Segments: %d; requests per segment: 1.",
 					   plan->nsegments) :
 			 errdetail("Segments: %d; requests per segment: " INT64_FORMAT ", one per %d days.",
 					   plan->nsegments, plan->windows_per_segment,
 					   SEGMENT_WINDOW_DAYS),
 			 errhint("Narrow the time range or the segments of the query, or raise the server option max_requests.")));
+}
+
+/*
+ * A paged plan received a full page (the last of those it knew): the next
+ * page is needed too.  Refused, before it is asked, if it would make the
+ * run send more than max_requests.
+ */
+void
+segment_plan_next_page(SegmentPlan *plan, const char *relname,
+					   int max_requests)
+{
+	Assert(plan->endpoint->paged);
+	if (plan->nrequests + 1 > max_requests)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a scan of foreign table \"%s\" would send more than max_requests (%d) requests to Braze",
+						relname, max_requests),
+				 errdetail("Pages 0 to " INT64_FORMAT " of GET %s were full (%d segments each), so page " INT64_FORMAT " would be needed.",
+						   plan->nrequests - 1, plan->endpoint->path,
+						   SEGMENT_LIST_PAGE_SIZE, plan->nrequests),
+				 errhint("Raise the server option max_requests.")));
+	plan->nrequests++;
 }
 
 /*

@@ -753,7 +753,8 @@ segment_report_http_error(const SegmentResponse *resp, const char *api_key)
 			break;
 		case 403:
 			code = ERRCODE_INSUFFICIENT_PRIVILEGE;
-			hint = "The API key needs the permission segments.data_series.";
+			hint = psprintf("The API key needs the permission %s.",
+							resp->request->endpoint->permission);
 			break;
 		case 404:
 			code = ERRCODE_FDW_ERROR;
@@ -820,4 +821,14 @@ scrub_secret(const char *text, const char *secret)
 	}
 	appendStringInfoString(&buf, p);
 	return buf.data;
+}
+
+/*
+ * Text from the remote for a message (see remote_text), for the parsers
+ * of other files.
+ */
+char *
+segment_remote_text(const char *s, size_t len, const char *api_key)
+{
+	return remote_text(s, len, api_key);
 }

@@ -25,6 +25,14 @@
 #endif
 
 /*
+ * 18: pg_noreturn, written before a function's declaration; before, GCC's
+ * attribute pg_attribute_noreturn(), which may stand there too.
+ */
+#ifndef pg_noreturn
+#define pg_noreturn pg_attribute_noreturn()
+#endif
+
+/*
  * 18 moved ExplainState and the ExplainProperty* functions out of
  * commands/explain.h.
  */

@@ -32,6 +32,7 @@
 #include "optimizer/paths.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
@@ -63,6 +64,9 @@ void		_PG_init(void);
 /* Requests EXPLAIN lists before it counts the rest */
 #define EXPLAIN_MAX_REQUESTS 5
 
+/* Segments a workspace is guessed to have, for a list scan's estimate */
+#define LIST_ESTIMATED_SEGMENTS 500.0
+
 /* Responses a scan keeps for its rescans (about 100 rows each) */
 #define MAX_CACHED_RESPONSES 4096
 
@@ -81,6 +85,7 @@ enum SegmentFdwScanPrivate
 typedef struct SegmentRelInfo
 {
 	SegmentFdwOptions opts;
+	const SegmentEndpoint *endpoint;
 	SegmentColumns cols;
 	List	   *conds;			/* SegmentCond from baserestrictinfo */
 	double		segments;		/* estimated segments, 0 if none given */
@@ -91,9 +96,11 @@ typedef struct SegmentRelInfo
 /* One response already received by a scan, kept for rescans */
 typedef struct CachedResponse
 {
-	char	   *key;			/* hash key: segment, length, ending_at */
-	SegmentRow *rows;
+	char	   *key;			/* hash key: what the API is asked */
+	void	   *rows;			/* the endpoint's rows: SegmentRow for
+								 * data_series, else SegmentCatalogRow */
 	int			nrows;
+	int			nreceived;		/* rows of the response, kept or not */
 } CachedResponse;
 
 /* Per-column input function, for converting API values */
@@ -110,6 +117,7 @@ typedef struct ColumnInput
 typedef struct SegmentScanState
 {
 	SegmentFdwOptions opts;
+	const SegmentEndpoint *endpoint;
 	SegmentColumns cols;
 	ColumnInput input[SEGMENT_NUM_FIELDS];
 
@@ -132,9 +140,10 @@ typedef struct SegmentScanState
 
 	/* the response whose rows are being returned */
 	SegmentRequest *current;
-	SegmentRow *rows;
+	void	   *rows;
 	int			nrows;
 	int			next_row;
+	SegmentField converting;	/* catalog field being converted, for errors */
 	Datum		segment_value;	/* segment_id of the current request */
 
 	/* figures for EXPLAIN ANALYZE */
@@ -180,11 +189,14 @@ static bool conds_are_computable(List *exprs);
 static bool next_response(SegmentScanState *state);
 static void store_row(SegmentScanState *state, TupleTableSlot *slot,
 					  const SegmentRow *row);
+static void store_catalog_row(SegmentScanState *state, TupleTableSlot *slot,
+							  const SegmentCatalogRow *row);
 static char *request_key(const SegmentRequest *req);
 static void create_cache(SegmentScanState *state);
 static uint32 cache_key_hash(const void *key, Size keysize);
 static int	cache_key_match(const void *key1, const void *key2, Size keysize);
 static void conversion_error_callback(void *arg);
+static SegmentCatalogRow *copy_catalog_rows(const void *rows, int nrows);
 static void explain_stats(SegmentScanState *state, ExplainState *es);
 
 /*
@@ -240,7 +252,8 @@ segmentGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	ListCell   *lc;
 
 	segment_get_options(foreigntableid, InvalidOid, &info->opts);
-	segment_get_columns(foreigntableid, &info->cols);
+	info->endpoint = &segment_endpoints[info->opts.endpoint];
+	segment_get_columns(foreigntableid, info->endpoint, &info->cols);
 
 	foreach(lc, baserel->baserestrictinfo)
 	{
@@ -256,11 +269,22 @@ segmentGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 			local = lappend(local, rinfo);
 	}
 
-	info->segments = segment_estimate_segments(&info->opts, info->conds);
-	info->days = segment_estimate_days(root, &info->opts, info->conds);
 	info->local_selectivity = clauselist_selectivity(root, local,
 													 baserel->relid,
 													 JOIN_INNER, NULL);
+	if (info->endpoint->paged)
+	{
+		/* list: every segment of the workspace, a few pages of them */
+		info->segments = LIST_ESTIMATED_SEGMENTS;
+		info->days = 1;
+	}
+	else
+	{
+		info->segments = segment_estimate_segments(&info->opts, info->conds);
+		/* details: one row per segment */
+		info->days = info->endpoint->windows ?
+			segment_estimate_days(root, &info->opts, info->conds) : 1;
+	}
 
 	/* a scan without segments cannot run: size it as a typical one */
 	baserel->tuples = Max(info->segments, 1) * info->days;
@@ -277,9 +301,20 @@ static void
 estimate_costs(SegmentRelInfo *info, double segments, double rows,
 			   Cost *startup_cost, Cost *total_cost)
 {
-	double		requests = Max(segments, 1) *
-		segment_estimate_requests(info->days);
-	double		round_trips = ceil(requests / info->opts.max_concurrency);
+	double		requests;
+	double		round_trips;
+
+	if (info->endpoint->paged)
+	{
+		/* pages are asked one after another */
+		requests = floor(segments / SEGMENT_LIST_PAGE_SIZE) + 1;
+		round_trips = requests;
+	}
+	else
+	{
+		requests = Max(segments, 1) * segment_estimate_requests(info->days);
+		round_trips = ceil(requests / info->opts.max_concurrency);
+	}
 
 	*startup_cost = ROUND_TRIP_COST;
 	*total_cost = round_trips * ROUND_TRIP_COST +
@@ -320,7 +355,7 @@ segmentGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 									 NIL,	/* no fdw_restrictinfo */
 									 NIL));
 
-	if (info->opts.segment_id == NULL &&
+	if (info->endpoint->needs_segment && info->opts.segment_id == NULL &&
 		info->cols.attnum[SEGMENT_FIELD_SEGMENT_ID] != 0)
 		add_parameterized_paths(root, baserel, info);
 }
@@ -442,7 +477,8 @@ segmentGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	SegmentRelInfo *info = (SegmentRelInfo *) baserel->fdw_private;
 	List	   *fdw_exprs = NIL;
 	List	   *kinds = NIL;
-	bool		have_segment = (info->opts.segment_id != NULL);
+	bool		have_segment = (info->opts.segment_id != NULL ||
+								!info->endpoint->needs_segment);
 	ListCell   *lc;
 
 	foreach(lc, scan_clauses)
@@ -503,7 +539,8 @@ segmentBeginForeignScan(ForeignScanState *node, int eflags)
 	segment_get_options(relid,
 						(eflags & EXEC_FLAG_EXPLAIN_ONLY) ? InvalidOid : userid,
 						&state->opts);
-	segment_get_columns(relid, &state->cols);
+	state->endpoint = &segment_endpoints[state->opts.endpoint];
+	segment_get_columns(relid, state->endpoint, &state->cols);
 
 	for (field = 0; field < SEGMENT_NUM_FIELDS; field++)
 	{
@@ -642,7 +679,7 @@ pull_request(void *arg, SegmentRequest *req)
 		/* the fetch resets this memory only when it takes a request */
 		pfree(req->url);
 		pfree(req->target);
-		if (!state->plan->parameter_mode)
+		if (!state->plan->parameter_mode && req->ending_at)
 			pfree(req->ending_at);
 	}
 	return false;
@@ -654,6 +691,8 @@ pull_request(void *arg, SegmentRequest *req)
 static char *
 request_key(const SegmentRequest *req)
 {
+	if (req->endpoint->paged)
+		return psprintf("page " INT64_FORMAT, req->page);
 	return psprintf("%d|%s|%s", req->length,
 					req->ending_at ? req->ending_at : "",
 					req->segment_id);
@@ -737,16 +776,16 @@ static CachedResponse *
 receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 {
 	SegmentResponse resp;
-	SegmentRow *rows;
-	SegmentRow *kept;
+	void	   *rows;
+	void	   *kept;
 	CachedResponse *entry;
 	int			nrows;
 	int			nkept = 0;
 	int			i;
 	bool		keep = hash_get_num_entries(state->cache) < MAX_CACHED_RESPONSES;
+	MemoryContext batch = MemoryContextSwitchTo(state->batch_cxt);
 
 	/* the body and its parse are batch data */
-	MemoryContextSwitchTo(state->batch_cxt);
 	if (!segment_fetch_next(state->fetch, &resp))
 		elog(ERROR, "segment_fdw: no response for request %s", req->target);
 	if (resp.status != 200)
@@ -755,17 +794,31 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 	if (strcmp(resp.request->target, req->target) != 0)
 		elog(ERROR, "segment_fdw: response to %s received for request %s",
 			 resp.request->target, req->target);
-	nrows = segment_parse_body(&resp, state->opts.api_key, &rows);
+	nrows = state->endpoint->parse(&resp, state->opts.api_key, &rows);
 	segment_fetch_release_body(state->fetch, &resp);
-	sort_rows(rows, nrows, req);
 
-	MemoryContextSwitchTo(keep ? state->cache_cxt : state->batch_cxt);
-	kept = palloc(sizeof(SegmentRow) * Max(nrows, 1));
-	for (i = 0; i < nrows; i++)
+	if (!state->endpoint->windows)
 	{
-		if ((DATE_IS_NOBEGIN(req->first_day) || rows[i].day >= req->first_day) &&
-			(DATE_IS_NOEND(req->last_day) || rows[i].day <= req->last_day))
-			kept[nkept++] = rows[i];
+		/* list and details: every row, as they came; copied if cached */
+		MemoryContextSwitchTo(keep ? state->cache_cxt : state->batch_cxt);
+		kept = keep ? copy_catalog_rows(rows, nrows) : rows;
+		nkept = nrows;
+	}
+	else
+	{
+		SegmentRow *series = (SegmentRow *) rows;
+		SegmentRow *out;
+
+		sort_rows(series, nrows, req);
+		MemoryContextSwitchTo(keep ? state->cache_cxt : state->batch_cxt);
+		out = palloc(sizeof(SegmentRow) * Max(nrows, 1));
+		for (i = 0; i < nrows; i++)
+		{
+			if ((DATE_IS_NOBEGIN(req->first_day) || series[i].day >= req->first_day) &&
+				(DATE_IS_NOEND(req->last_day) || series[i].day <= req->last_day))
+				out[nkept++] = series[i];
+		}
+		kept = out;
 	}
 
 	if (keep)
@@ -780,7 +833,40 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 		entry = palloc(sizeof(CachedResponse));
 	entry->rows = kept;
 	entry->nrows = nkept;
+	entry->nreceived = nrows;
+	MemoryContextSwitchTo(batch);
 	return entry;
+}
+
+/*
+ * A copy of catalog rows and their strings, in the current memory context
+ * (the cache's): parsed rows live in the batch's.
+ */
+static SegmentCatalogRow *
+copy_catalog_rows(const void *rows, int nrows)
+{
+	const SegmentCatalogRow *from = (const SegmentCatalogRow *) rows;
+	SegmentCatalogRow *to = palloc0(sizeof(SegmentCatalogRow) * Max(nrows, 1));
+	int			i,
+				f,
+				e;
+
+	for (i = 0; i < nrows; i++)
+	{
+		for (f = 0; f < SEGMENT_NUM_FIELDS; f++)
+		{
+			if (from[i].values[f])
+				to[i].values[f] = pstrdup(from[i].values[f]);
+			if (from[i].elems[f])
+			{
+				to[i].nelems[f] = from[i].nelems[f];
+				to[i].elems[f] = palloc(sizeof(char *) * Max(from[i].nelems[f], 1));
+				for (e = 0; e < from[i].nelems[f]; e++)
+					to[i].elems[f][e] = pstrdup(from[i].elems[f][e]);
+			}
+		}
+	}
+	return to;
 }
 
 /*
@@ -822,8 +908,20 @@ next_response(SegmentScanState *state)
 											   &state->stats);
 		}
 		entry = receive_response(state, req, key);
+		/* the next page is known to be needed only now: a fetch per page */
+		if (state->endpoint->paged)
+		{
+			segment_fetch_end(state->fetch);
+			state->fetch = NULL;
+		}
 	}
 	state->next_item++;
+
+	/* a full page: the next one is needed, if max_requests allows */
+	if (state->endpoint->paged && state->next_item == state->plan->nrequests &&
+		entry->nreceived >= SEGMENT_LIST_PAGE_SIZE)
+		segment_plan_next_page(state->plan, state->relname,
+							   state->opts.max_requests);
 
 	state->current = req;
 	state->rows = entry->rows;
@@ -902,6 +1000,58 @@ store_row(SegmentScanState *state, TupleTableSlot *slot, const SegmentRow *row)
 }
 
 /*
+ * Fill "slot" with a row of /segments/list or /segments/details: text
+ * through the columns' input functions, tags and teams as text[], and
+ * segment_id (details) from the request.
+ */
+static void
+store_catalog_row(SegmentScanState *state, TupleTableSlot *slot,
+				  const SegmentCatalogRow *row)
+{
+	Datum	   *values = slot->tts_values;
+	bool	   *nulls = slot->tts_isnull;
+	SegmentColumns *cols = &state->cols;
+	int			field;
+
+	memset(nulls, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+	for (field = 0; field < SEGMENT_NUM_FIELDS; field++)
+	{
+		AttrNumber	att = cols->attnum[field];
+
+		if (att == 0)
+			continue;
+		state->converting = (SegmentField) field;
+		if (field == SEGMENT_FIELD_SEGMENT_ID)
+		{
+			/* details: the segment asked for */
+			values[att - 1] = state->segment_value;
+			nulls[att - 1] = false;
+		}
+		else if (field == SEGMENT_FIELD_TAGS || field == SEGMENT_FIELD_TEAMS)
+		{
+			Datum	   *elems;
+			int			i;
+
+			if (row->elems[field] == NULL)
+				continue;
+			elems = palloc(sizeof(Datum) * Max(row->nelems[field], 1));
+			for (i = 0; i < row->nelems[field]; i++)
+				elems[i] = PointerGetDatum(cstring_to_text(row->elems[field][i]));
+			values[att - 1] = PointerGetDatum(construct_array_builtin(elems,
+																	  row->nelems[field],
+																	  TEXTOID));
+			nulls[att - 1] = false;
+		}
+		else if (row->values[field] != NULL)
+		{
+			values[att - 1] = input_value(state, (SegmentField) field,
+										  row->values[field]);
+			nulls[att - 1] = false;
+		}
+	}
+}
+
+/*
  * Error context while converting a row: its day and the request it came
  * from.  The row being converted is the one before next_row.
  */
@@ -910,9 +1060,15 @@ conversion_error_callback(void *arg)
 {
 	SegmentScanState *state = (SegmentScanState *) arg;
 
-	if (state->current && state->next_row > 0)
+	if (state->current == NULL || state->next_row <= 0)
+		return;
+	if (state->endpoint->windows)
 		errcontext("day %s of Braze request GET %s",
-				   segment_format_day(state->rows[state->next_row - 1].day),
+				   segment_format_day(((SegmentRow *) state->rows)[state->next_row - 1].day),
+				   state->current->target);
+	else
+		errcontext("field \"%s\" of element %d of Braze request GET %s",
+				   segment_field_names[state->converting], state->next_row,
 				   state->current->target);
 }
 
@@ -944,7 +1100,11 @@ segmentIterateForeignScan(ForeignScanState *node)
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 
-	store_row(state, slot, &state->rows[state->next_row++]);
+	if (state->endpoint->windows)
+		store_row(state, slot, &((SegmentRow *) state->rows)[state->next_row++]);
+	else
+		store_catalog_row(state, slot,
+						  &((SegmentCatalogRow *) state->rows)[state->next_row++]);
 
 	error_context_stack = errcallback.previous;
 
@@ -1111,6 +1271,21 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	computable = conds_are_computable(state->cond_exprs);
 	/* EXPLAIN (GENERIC_PLAN): the parameters have no values */
 	computable = computable && !explain_is_generic_plan(es);
+	if (state->endpoint->paged && !state->started)
+	{
+		/* how many pages is known only as they come */
+		SegmentRequest req;
+
+		plan = compute_plan(state, node->ss.ps.ps_ExprContext);
+		segment_plan_request(plan, 0, &req);
+		ExplainPropertyText("Braze Requests",
+							psprintf("one per page, until a page holds fewer than %d segments",
+									 SEGMENT_LIST_PAGE_SIZE), es);
+		ExplainPropertyText("Braze Request",
+							(es->format == EXPLAIN_FORMAT_TEXT) ?
+							psprintf("GET %s", req.target) : req.target, es);
+		return;
+	}
 	if (state->started)
 		plan = state->plan;
 	else if (computable)
@@ -1158,33 +1333,49 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 /*
  * segmentImportForeignSchema
- *		The API has one "schema", segments, with one "table", data_series.
+ *		The API has one "schema", segments, with a table per endpoint:
+ *		data_series, segments (list) and segment_details (details).
+ *		LIMIT TO and EXCEPT name them; the core drops the tables LIMIT TO
+ *		does not name, and complains of none.
  */
 static List *
 segmentImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 {
 	ForeignServer *server = GetForeignServer(serverOid);
-	const char *table = "data_series";
-	bool		listed = false;
-	ListCell   *lc;
+	List	   *commands = NIL;
+	int			i;
 
 	if (strcmp(stmt->remote_schema, "segments") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_SCHEMA_NOT_FOUND),
 				 errmsg("schema \"%s\" is not present on foreign server \"%s\"",
 						stmt->remote_schema, server->servername),
-				 errhint("The Braze API has one schema, \"segments\", with the table \"data_series\".")));
+				 errhint("The Braze API has one schema, \"segments\", with the tables \"data_series\", \"segments\" and \"segment_details\".")));
 
-	foreach(lc, stmt->table_list)
+	for (i = 0; i < SEGMENT_NUM_ENDPOINTS; i++)
 	{
-		if (strcmp(((RangeVar *) lfirst(lc))->relname, table) == 0)
-			listed = true;
-	}
-	if ((stmt->list_type == FDW_IMPORT_SCHEMA_LIMIT_TO && !listed) ||
-		(stmt->list_type == FDW_IMPORT_SCHEMA_EXCEPT && listed))
-		return NIL;
+		const SegmentEndpoint *endpoint = &segment_endpoints[i];
+		bool		listed = false;
+		ListCell   *lc;
 
-	return list_make1(psprintf("CREATE FOREIGN TABLE %s (segment_id text, \"time\" date, size bigint) SERVER %s",
-							   quote_identifier(table),
-							   quote_identifier(server->servername)));
+		foreach(lc, stmt->table_list)
+		{
+			if (strcmp(((RangeVar *) lfirst(lc))->relname, endpoint->table) == 0)
+				listed = true;
+		}
+		if ((stmt->list_type == FDW_IMPORT_SCHEMA_LIMIT_TO && !listed) ||
+			(stmt->list_type == FDW_IMPORT_SCHEMA_EXCEPT && listed))
+			continue;
+
+		/* data_series is the default endpoint: its table needs no option */
+		commands = lappend(commands,
+						   psprintf("CREATE FOREIGN TABLE %s (%s) SERVER %s%s",
+									quote_identifier(endpoint->table),
+									endpoint->columns,
+									quote_identifier(server->servername),
+									i == SEGMENT_ENDPOINT_DATA_SERIES ? "" :
+									psprintf(" OPTIONS (endpoint %s)",
+											 quote_literal_cstr(endpoint->name))));
+	}
+	return commands;
 }

@@ -2,10 +2,12 @@
  *
  * segment_fdw.h
  *		  Shared definitions of segment_fdw, a foreign data wrapper for
- *		  Braze's "Export segment analytics" API (GET /segments/data_series)
+ *		  Braze's segment endpoints (GET /segments/data_series, /segments/list
+ *		  and /segments/details)
  *
  * The files of the extension, by concern:
  *	segment_fdw.c	handler and FDW callbacks (sizes, paths, plan, scan, EXPLAIN)
+ *	endpoint.c		the endpoints: data_series, list, details
  *	option.c		option validator; reading options and column mapping
  *	request.c		scan conditions -> the list of HTTP requests
  *	fetch.c			a scan's requests: concurrency, order, retries, rate limits
@@ -26,9 +28,9 @@
 
 #define SEGMENT_FDW_VERSION "1.0"
 
-/* The API path below the server's url, and its documented limits */
-#define SEGMENT_API_PATH "/segments/data_series"
-#define SEGMENT_API_MAX_LENGTH 100
+/* The documented limits of the API */
+#define SEGMENT_API_MAX_LENGTH 100	/* days of one data_series request */
+#define SEGMENT_LIST_PAGE_SIZE 100	/* segments of one full list page */
 
 /*
  * Days of data one request is asked to cover.  The API's boundary and time
@@ -61,20 +63,96 @@ typedef struct SegmentFdwOptions
 	char	   *api_key;		/* NULL when the mapping has none */
 
 	/* foreign table */
+	int			endpoint;		/* SegmentEndpointId */
 	char	   *segment_id;		/* pinned segment, or NULL */
 	int			default_days;	/* days when no lower bound on time */
 } SegmentFdwOptions;
 
-/* The API fields a column can map to */
+/* The API fields a column can map to, of every endpoint */
 typedef enum SegmentField
 {
-	SEGMENT_FIELD_SEGMENT_ID,
+	SEGMENT_FIELD_SEGMENT_ID,	/* request parameter of data_series, details */
 	SEGMENT_FIELD_TIME,
 	SEGMENT_FIELD_SIZE,
 	SEGMENT_FIELD_LENGTH,		/* request parameter, optional column */
 	SEGMENT_FIELD_ENDING_AT,	/* request parameter, optional column */
+	SEGMENT_FIELD_ID,			/* list */
+	SEGMENT_FIELD_NAME,			/* list, details */
+	SEGMENT_FIELD_ANALYTICS_TRACKING_ENABLED,	/* list */
+	SEGMENT_FIELD_TAGS,			/* list, details */
+	SEGMENT_FIELD_DESCRIPTION,	/* details */
+	SEGMENT_FIELD_TEXT_DESCRIPTION, /* details */
+	SEGMENT_FIELD_CREATED_AT,	/* details */
+	SEGMENT_FIELD_UPDATED_AT,	/* details */
+	SEGMENT_FIELD_TEAMS,		/* details */
 	SEGMENT_NUM_FIELDS
 } SegmentField;
+
+#define SEGMENT_FIELD_BIT(f) (1U << (f))
+
+/* The endpoints a foreign table can read (table option "endpoint") */
+typedef enum SegmentEndpointId
+{
+	SEGMENT_ENDPOINT_DATA_SERIES,	/* the default */
+	SEGMENT_ENDPOINT_LIST,
+	SEGMENT_ENDPOINT_DETAILS,
+	SEGMENT_NUM_ENDPOINTS
+} SegmentEndpointId;
+
+/*
+ * A row of /segments/list or /segments/details: each field's value as text
+ * in the database encoding (NULL for JSON null or a field the endpoint does
+ * not have), and the elements of array fields (tags, teams).  Converted to
+ * the columns' types by their input functions, or construct_array.
+ */
+typedef struct SegmentCatalogRow
+{
+	char	   *values[SEGMENT_NUM_FIELDS];
+	char	  **elems[SEGMENT_NUM_FIELDS];
+	int			nelems[SEGMENT_NUM_FIELDS];
+} SegmentCatalogRow;
+
+struct SegmentResponse;
+
+/*
+ * How a successful body becomes rows: an array of "row_size" bytes each,
+ * palloc'd, in *rows; returns their number.  Raises an error for anything
+ * the API does not promise.
+ */
+typedef int (*SegmentParseBody) (const struct SegmentResponse *resp,
+								 const char *api_key, void **rows);
+
+/*
+ * One endpoint of the API, as every part of segment_fdw sees it: the
+ * planner (which conditions it needs, what a scan costs), the requests
+ * (path and parameters), the option validator and column mapping (which
+ * fields it has), IMPORT FOREIGN SCHEMA (the table it makes), the parser
+ * and errors (the permission a key needs).  Adding an endpoint is adding
+ * an entry to segment_endpoints (endpoint.c) and its row parser.
+ */
+typedef struct SegmentEndpoint
+{
+	const char *name;			/* value of the table option "endpoint" */
+	const char *path;			/* below the server's url */
+	const char *permission;		/* the API key's permission it needs */
+	const char *table;			/* name of the table IMPORT FOREIGN SCHEMA
+								 * creates */
+	const char *columns;		/* its column definitions */
+	uint32		fields;			/* SEGMENT_FIELD_BIT of the fields it has */
+	const char *field_list;		/* the same, for hints */
+	const char *type_hint;		/* the types each field takes */
+	bool		needs_segment;	/* requests name a segment: a scan needs a
+								 * segment_id condition */
+	bool		windows;		/* data_series: days cut into windows, and
+								 * the time, length and ending_at columns */
+	bool		paged;			/* list: pages asked one after another while
+								 * full */
+	SegmentParseBody parse;		/* body -> rows */
+	Size		row_size;		/* sizeof a row */
+} SegmentEndpoint;
+
+extern const SegmentEndpoint segment_endpoints[SEGMENT_NUM_ENDPOINTS];
+extern const char *const segment_field_names[SEGMENT_NUM_FIELDS];
 
 /* Which attribute holds each field (0 = none), and its type */
 typedef struct SegmentColumns
@@ -120,6 +198,8 @@ typedef struct SegmentCondValue
 /* One HTTP request of a scan */
 typedef struct SegmentRequest
 {
+	const SegmentEndpoint *endpoint;
+	int64		page;			/* list: the page, from 0 */
 	char	   *segment_id;
 	int			length;			/* "length" parameter */
 	char	   *ending_at;		/* "ending_at" parameter, or NULL to omit */
@@ -147,6 +227,7 @@ typedef struct SegmentWindow
  */
 typedef struct SegmentPlan
 {
+	const SegmentEndpoint *endpoint;
 	const char *url;			/* the server's base URL */
 	char	  **segments;		/* each once, in the order first given */
 	int			nsegments;
@@ -160,7 +241,8 @@ typedef struct SegmentPlan
 	SegmentWindow *windows;		/* the windows of a time IN (...) list, or
 								 * NULL: lo..hi cut every SEGMENT_WINDOW_DAYS */
 	int64		windows_per_segment;
-	int64		nrequests;		/* nsegments * windows_per_segment */
+	int64		nrequests;		/* nsegments * windows_per_segment; a paged
+								 * plan: the pages known to be needed so far */
 } SegmentPlan;
 
 /* A row of a response: one day of one segment */
@@ -184,10 +266,17 @@ typedef struct SegmentResponse
 	bool		out_of_retries; /* max_retries attempts were made */
 } SegmentResponse;
 
+/* in endpoint.c */
+extern const SegmentEndpoint *segment_endpoint_by_name(const char *name);
+extern bool segment_endpoint_has_field(const SegmentEndpoint *endpoint,
+									   SegmentField field);
+
 /* in option.c */
 extern void segment_get_options(Oid foreigntableid, Oid userid,
 								SegmentFdwOptions *opts);
-extern void segment_get_columns(Oid foreigntableid, SegmentColumns *cols);
+extern void segment_get_columns(Oid foreigntableid,
+								const SegmentEndpoint *endpoint,
+								SegmentColumns *cols);
 
 /* in request.c */
 extern bool segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
@@ -202,6 +291,8 @@ extern void segment_plan_request(const SegmentPlan *plan, int64 i,
 								 SegmentRequest *req);
 extern void segment_plan_check_cap(const SegmentPlan *plan,
 								   const char *relname, int max_requests);
+extern void segment_plan_next_page(SegmentPlan *plan, const char *relname,
+								   int max_requests);
 extern char *segment_format_day(DateADT day);
 extern double segment_estimate_segments(const SegmentFdwOptions *opts,
 										List *conds);
@@ -317,6 +408,12 @@ extern void segment_fetch_end(SegmentFetch *fetch);
 extern bool segment_parse_day(const char *str, DateADT *day);
 extern int	segment_parse_body(const SegmentResponse *resp,
 							   const char *api_key, SegmentRow **rows);
+extern int	segment_parse_list(const SegmentResponse *resp,
+							   const char *api_key, void **rows);
+extern int	segment_parse_details(const SegmentResponse *resp,
+								  const char *api_key, void **rows);
+extern char *segment_remote_text(const char *s, size_t len,
+								 const char *api_key);
 extern void segment_report_http_error(const SegmentResponse *resp,
 									  const char *api_key);
 

@@ -1,0 +1,365 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *		  json-c for the segment catalog: bodies of GET /segments/list and
+ *		  GET /segments/details to rows
+ *
+ * A list page holds at most 100 segments and a details body one segment,
+ * so both are small by nature: a body is parsed as one json-c tree, but
+ * only up to CATALOG_MAX_BYTES (a larger one is refused, so that no body
+ * costs more memory than a tree of that size), fed to json-c in chunks
+ * with a check for interrupts between them.  Text is converted from UTF-8
+ * (Braze's) to the database encoding, which also checks it.
+ *
+ * Like response.c, this file includes json-c and not utils/builtins.h,
+ * whose json_object is another thing; every json-c object and tokenizer
+ * is released on every path, errors included.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include <json-c/json.h>
+
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+
+#include "segment_fdw.h"
+
+/*
+ * Largest catalog body parsed: 2,500 bytes for each segment of a full list
+ * page, where a real one needs a few hundred.
+ */
+#define CATALOG_MAX_BYTES (256 * 1024)
+
+/* Bytes json-c is given between two checks for interrupts */
+#define CATALOG_CHUNK_BYTES 65536
+
+/* What a catalog body is parsed for */
+typedef struct CatalogParse
+{
+	const SegmentResponse *resp;
+	const char *api_key;
+	const char *element;		/* "element N of \"segments\"", or NULL */
+} CatalogParse;
+
+static json_object *parse_tree(const SegmentResponse *resp);
+static void check_message(const CatalogParse *p, json_object *root);
+static char *get_text(const CatalogParse *p, json_object *obj,
+					  const char *name, bool nullable);
+static void get_strings(const CatalogParse *p, json_object *obj,
+						const char *name, bool nullable,
+						SegmentCatalogRow *row, SegmentField field);
+pg_noreturn static void bad_shape(const CatalogParse *p, const char *fmt,
+								  const char *name);
+static char *to_server(const CatalogParse *p, json_object *str);
+
+/*
+ * Parse a catalog body as one JSON value followed by nothing but white
+ * space, in chunks.  Returns the root, which the caller must
+ * json_object_put; raises an error on malformed or oversized input.
+ */
+static json_object *
+parse_tree(const SegmentResponse *resp)
+{
+	json_tokener *volatile tok;
+	json_object *volatile root = NULL;
+	volatile enum json_tokener_error jerr = json_tokener_continue;
+	volatile size_t pos = 0;
+	volatile size_t end = 0;
+	const char *nul;
+
+	if (resp->len > CATALOG_MAX_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_REPLY_HANDLE),
+				 errmsg("response from Braze is larger than %d bytes, the most GET %s takes",
+						CATALOG_MAX_BYTES, resp->request->endpoint->path),
+				 errdetail("The body has %zu bytes; a page of %d segments, or the details of one, has a few kilobytes.",
+						   resp->len, SEGMENT_LIST_PAGE_SIZE),
+				 segment_request_errcontext(resp->request)));
+
+	/* no raw NUL in JSON text: json-c would stop reading there */
+	nul = memchr(resp->body, '\0', resp->len);
+	if (nul != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+				 errmsg("invalid JSON in response from Braze: NUL character at byte %zu",
+						(size_t) (nul - resp->body)),
+				 segment_request_errcontext(resp->request)));
+
+	tok = json_tokener_new();
+	if (tok == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+
+	/* the tokenizer (and a partial tree) are malloc'd: freed on every path */
+	PG_TRY();
+	{
+		while (pos < resp->len && jerr == json_tokener_continue)
+		{
+			size_t		chunk = Min(resp->len - pos, CATALOG_CHUNK_BYTES);
+
+			CHECK_FOR_INTERRUPTS();
+			root = json_tokener_parse_ex(tok, resp->body + pos, (int) chunk);
+			jerr = json_tokener_get_error(tok);
+			end = pos + json_tokener_get_parse_end(tok);
+			pos += chunk;
+		}
+	}
+	PG_FINALLY();
+	{
+		json_tokener_free(tok);
+	}
+	PG_END_TRY();
+
+	if (jerr == json_tokener_success)
+	{
+		while (end < resp->len && strchr(" \t\r\n", resp->body[end]) != NULL)
+			end++;
+		if (end < resp->len)
+		{
+			json_object_put(root);
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+					 errmsg("invalid JSON in response from Braze: unexpected data after the value at byte %zu",
+							end),
+					 segment_request_errcontext(resp->request)));
+		}
+		return root;
+	}
+
+	json_object_put(root);		/* NULL-safe */
+	if (jerr == json_tokener_continue)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+				 errmsg("invalid JSON in response from Braze: the body ends after %zu bytes, in the middle of a value",
+						resp->len),
+				 errdetail("The response was truncated."),
+				 segment_request_errcontext(resp->request)));
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+			 errmsg("invalid JSON in response from Braze: %s at byte %zu",
+					json_tokener_error_desc(jerr), end),
+			 segment_request_errcontext(resp->request)));
+	pg_unreachable();
+}
+
+/*
+ * Raise "invalid response from Braze: <fmt>" for member "name" (of the
+ * element being parsed, if any).
+ */
+static void
+bad_shape(const CatalogParse *p, const char *fmt, const char *name)
+{
+	char	   *what = psprintf(fmt, name);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+			 p->element ?
+			 errmsg("invalid response from Braze: %s %s", p->element, what) :
+			 errmsg("invalid response from Braze: %s", what),
+			 segment_request_errcontext(p->resp->request)));
+	pg_unreachable();
+}
+
+/*
+ * The root must be an object whose "message" is "success".
+ */
+static void
+check_message(const CatalogParse *p, json_object *root)
+{
+	json_object *message;
+
+	if (!json_object_is_type(root, json_type_object))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("invalid response from Braze: the body is not a JSON object"),
+				 segment_request_errcontext(p->resp->request)));
+	if (!json_object_object_get_ex(root, "message", &message) ||
+		!json_object_is_type(message, json_type_string))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("invalid response from Braze: no \"message\" string"),
+				 segment_request_errcontext(p->resp->request)));
+	if (strcmp(json_object_get_string(message), "success") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("Braze reported a failure"),
+				 errdetail_internal("Message: %s",
+									segment_remote_text(json_object_get_string(message),
+														json_object_get_string_len(message),
+														p->api_key)),
+				 segment_request_errcontext(p->resp->request)));
+}
+
+/*
+ * A JSON string as text of the database encoding: converted from UTF-8,
+ * which checks it too (invalid UTF-8, a NUL written \u0000, or a character
+ * the database encoding lacks are errors).
+ */
+static char *
+to_server(const CatalogParse *p, json_object *str)
+{
+	const char *s = json_object_get_string(str);
+	int			len = json_object_get_string_len(str);
+	char	   *converted = pg_any_to_server(s, len, PG_UTF8);
+
+	/* pg_any_to_server may return its input, which json-c owns */
+	return converted == s ? pnstrdup(s, len) : converted;
+}
+
+/*
+ * Member "name" of "obj" as text, which must be a string, or (when
+ * "nullable") null, which gives NULL.  A missing member is an error: the
+ * API always sends it.
+ */
+static char *
+get_text(const CatalogParse *p, json_object *obj, const char *name,
+		 bool nullable)
+{
+	json_object *value;
+
+	if (!json_object_object_get_ex(obj, name, &value))
+		bad_shape(p, nullable ? "has no \"%s\"" : "has no \"%s\" string", name);
+	if (value == NULL && nullable)
+		return NULL;
+	if (!json_object_is_type(value, json_type_string))
+		bad_shape(p, nullable ? "has a \"%s\" that is neither a string nor null" :
+				  "has no \"%s\" string", name);
+	return to_server(p, value);
+}
+
+/*
+ * Member "name" of "obj", an array of strings, into "field" of "row";
+ * null (when "nullable") leaves it NULL.
+ */
+static void
+get_strings(const CatalogParse *p, json_object *obj, const char *name,
+			bool nullable, SegmentCatalogRow *row, SegmentField field)
+{
+	json_object *value;
+	size_t		n;
+	size_t		i;
+
+	if (!json_object_object_get_ex(obj, name, &value))
+		bad_shape(p, "has no \"%s\" array", name);
+	if (value == NULL && nullable)
+		return;
+	if (!json_object_is_type(value, json_type_array))
+		bad_shape(p, "has no \"%s\" array", name);
+	n = json_object_array_length(value);
+	row->nelems[field] = (int) n;
+	row->elems[field] = palloc(sizeof(char *) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		json_object *elem = json_object_array_get_idx(value, i);
+
+		if (!json_object_is_type(elem, json_type_string))
+			bad_shape(p, "has a \"%s\" array with an element that is not a string",
+					  name);
+		row->elems[field][i] = to_server(p, elem);
+	}
+}
+
+/*
+ * Parse a successful body of GET /segments/list into SegmentCatalogRow
+ * (id, name, analytics_tracking_enabled, tags), in the order sent.  Every
+ * element of "segments" must have all four, of their types: rows are never
+ * guessed.
+ */
+int
+segment_parse_list(const SegmentResponse *resp, const char *api_key,
+				   void **rows)
+{
+	json_object *volatile root = parse_tree(resp);
+	SegmentCatalogRow *result = NULL;
+	size_t		n = 0;
+
+	PG_TRY();
+	{
+		CatalogParse p = {resp, api_key, NULL};
+		json_object *segments;
+		size_t		i;
+
+		check_message(&p, root);
+		if (!json_object_object_get_ex(root, "segments", &segments))
+			bad_shape(&p, "no \"%s\"", "segments");
+		if (!json_object_is_type(segments, json_type_array))
+			bad_shape(&p, "\"%s\" is not an array", "segments");
+
+		n = json_object_array_length(segments);
+		result = palloc0(sizeof(SegmentCatalogRow) * Max(n, 1));
+		for (i = 0; i < n; i++)
+		{
+			json_object *seg = json_object_array_get_idx(segments, i);
+			json_object *tracking;
+			SegmentCatalogRow *row = &result[i];
+
+			p.element = psprintf("element %zu of \"segments\"", i + 1);
+			if (!json_object_is_type(seg, json_type_object))
+				bad_shape(&p, "is not an %s", "object");
+			row->values[SEGMENT_FIELD_ID] = get_text(&p, seg, "id", false);
+			row->values[SEGMENT_FIELD_NAME] = get_text(&p, seg, "name", false);
+			if (!json_object_object_get_ex(seg, "analytics_tracking_enabled",
+										   &tracking) ||
+				!json_object_is_type(tracking, json_type_boolean))
+				bad_shape(&p, "has no \"%s\" boolean",
+						  "analytics_tracking_enabled");
+			row->values[SEGMENT_FIELD_ANALYTICS_TRACKING_ENABLED] =
+				json_object_get_boolean(tracking) ? "true" : "false";
+			get_strings(&p, seg, "tags", false, row, SEGMENT_FIELD_TAGS);
+		}
+	}
+	PG_FINALLY();
+	{
+		json_object_put(root);
+	}
+	PG_END_TRY();
+
+	*rows = result;
+	return (int) n;
+}
+
+/*
+ * Parse a successful body of GET /segments/details into one
+ * SegmentCatalogRow: name (a string), description, text_description,
+ * created_at and updated_at (strings or null), tags and teams (arrays of
+ * strings, or null).  A member missing is an error: the API always sends
+ * them all.  The timestamps are left to the column's input function.
+ */
+int
+segment_parse_details(const SegmentResponse *resp, const char *api_key,
+					  void **rows)
+{
+	json_object *volatile root = parse_tree(resp);
+	SegmentCatalogRow *row = palloc0(sizeof(SegmentCatalogRow));
+
+	PG_TRY();
+	{
+		CatalogParse p = {resp, api_key, NULL};
+
+		check_message(&p, root);
+		row->values[SEGMENT_FIELD_NAME] = get_text(&p, root, "name", false);
+		row->values[SEGMENT_FIELD_DESCRIPTION] =
+			get_text(&p, root, "description", true);
+		row->values[SEGMENT_FIELD_TEXT_DESCRIPTION] =
+			get_text(&p, root, "text_description", true);
+		row->values[SEGMENT_FIELD_CREATED_AT] =
+			get_text(&p, root, "created_at", true);
+		row->values[SEGMENT_FIELD_UPDATED_AT] =
+			get_text(&p, root, "updated_at", true);
+		get_strings(&p, root, "tags", true, row, SEGMENT_FIELD_TAGS);
+		get_strings(&p, root, "teams", true, row, SEGMENT_FIELD_TEAMS);
+	}
+	PG_FINALLY();
+	{
+		json_object_put(root);
+	}
+	PG_END_TRY();
+
+	*rows = row;
+	return 1;
+}
