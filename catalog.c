@@ -342,6 +342,7 @@ segment_parse_details(const SegmentResponse *resp, const char *api_key,
 		CatalogParse p = {resp, api_key, NULL};
 
 		check_message(&p, root);
+		p.element = "the body";
 		row->values[SEGMENT_FIELD_NAME] = get_text(&p, root, "name", false);
 		row->values[SEGMENT_FIELD_DESCRIPTION] =
 			get_text(&p, root, "description", true);

@@ -758,7 +758,9 @@ segment_report_http_error(const SegmentResponse *resp, const char *api_key)
 			break;
 		case 404:
 			code = ERRCODE_FDW_ERROR;
-			hint = "Check the server's url and the segment_id.";
+			hint = resp->request->endpoint->needs_segment ?
+				"Check the server's url and the segment_id." :
+				"Check the server's url.";
 			break;
 		case 429:
 			code = ERRCODE_CONFIGURATION_LIMIT_EXCEEDED;
