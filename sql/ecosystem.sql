@@ -6,7 +6,7 @@
 CREATE SERVER braze FOREIGN DATA WRAPPER segment_fdw OPTIONS (url :'api_url');
 CREATE USER MAPPING FOR CURRENT_USER SERVER braze OPTIONS (api_key 'regress-key');
 
--- IMPORT FOREIGN SCHEMA: the API's one table
+-- IMPORT FOREIGN SCHEMA: a table per endpoint (more in catalog.sql)
 CREATE SCHEMA braze;
 IMPORT FOREIGN SCHEMA segments FROM SERVER braze INTO braze;
 \d braze.data_series
