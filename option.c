@@ -390,9 +390,8 @@ field_accepts_type(SegmentField field, Oid typid)
 		case SEGMENT_FIELD_TEAMS:
 			return typid == TEXTARRAYOID;
 		case SEGMENT_FIELD_TIME:
-			return typid == DATEOID || typid == TIMESTAMPOID ||
-				typid == TIMESTAMPTZOID || typid == TEXTOID ||
-				typid == VARCHAROID;
+			/* a day of the column is also a bound of a condition on it */
+			return segment_type_in(typid, segment_time_types);
 		case SEGMENT_FIELD_SIZE:
 			return typid == INT2OID || typid == INT4OID ||
 				typid == INT8OID || typid == NUMERICOID;

@@ -47,7 +47,6 @@ static SegmentField column_field(RelOptInfo *baserel,
 								 const SegmentColumns *cols, Node *node);
 static CompareType btree_cmptype(Oid opno, Oid coltype, Oid inputcollid,
 								 bool need_deterministic);
-static bool is_text_type(Oid type);
 static bool is_scan_constant(PlannerInfo *root, RelOptInfo *baserel,
 							 Expr *expr);
 static bool bound_to_day(Datum value, Oid type, DateADT *day);
@@ -124,15 +123,6 @@ btree_cmptype(Oid opno, Oid coltype, Oid inputcollid, bool need_deterministic)
 }
 
 /*
- * Is "type" one whose values are text datums: text or varchar?
- */
-static bool
-is_text_type(Oid type)
-{
-	return type == TEXTOID || type == VARCHAROID;
-}
-
-/*
  * Can "expr" be computed when the scan starts: it references no column of
  * this table and calls nothing volatile.
  */
@@ -146,178 +136,133 @@ is_scan_constant(PlannerInfo *root, RelOptInfo *baserel, Expr *expr)
 }
 
 /*
+ * The conditions a scan can turn into requests, each described once: the
+ * field it is on, the comparison ("= ANY (array)" for IN lists too), the
+ * types its value (or array element) may have, and its EXPLAIN label.
+ * Indexed by SegmentCondKind.
+ */
+static const Oid text_types[] = {TEXTOID, VARCHAROID, InvalidOid};
+static const Oid integer_types[] = {INT2OID, INT4OID, INT8OID, InvalidOid};
+static const Oid timestamptz_types[] = {TIMESTAMPTZOID, InvalidOid};
+
+/* the types a time bound can be turned into days from (bound_to_day) */
+const Oid	segment_time_types[] = {DATEOID, TIMESTAMPOID, TIMESTAMPTZOID,
+	TEXTOID, VARCHAROID, InvalidOid};
+
+const SegmentCondDesc segment_conds[SEGMENT_NUM_CONDS] = {
+	/* text_ops also compares text with name: values must be text */
+	[SEGMENT_COND_SEGMENT_EQ] = {SEGMENT_FIELD_SEGMENT_ID, COMPARE_EQ, false, text_types, "segment_id = ", ""},
+	[SEGMENT_COND_SEGMENT_ANY] = {SEGMENT_FIELD_SEGMENT_ID, COMPARE_EQ, true, text_types, "segment_id = ANY (", ")"},
+	[SEGMENT_COND_TIME_LT] = {SEGMENT_FIELD_TIME, COMPARE_LT, false, segment_time_types, "time < ", ""},
+	[SEGMENT_COND_TIME_LE] = {SEGMENT_FIELD_TIME, COMPARE_LE, false, segment_time_types, "time <= ", ""},
+	[SEGMENT_COND_TIME_EQ] = {SEGMENT_FIELD_TIME, COMPARE_EQ, false, segment_time_types, "time = ", ""},
+	[SEGMENT_COND_TIME_GE] = {SEGMENT_FIELD_TIME, COMPARE_GE, false, segment_time_types, "time >= ", ""},
+	[SEGMENT_COND_TIME_GT] = {SEGMENT_FIELD_TIME, COMPARE_GT, false, segment_time_types, "time > ", ""},
+	[SEGMENT_COND_TIME_ANY] = {SEGMENT_FIELD_TIME, COMPARE_EQ, true, segment_time_types, "time = ANY (", ")"},
+	[SEGMENT_COND_LENGTH_EQ] = {SEGMENT_FIELD_LENGTH, COMPARE_EQ, false, integer_types, "length = ", ""},
+	[SEGMENT_COND_ENDING_AT_EQ] = {SEGMENT_FIELD_ENDING_AT, COMPARE_EQ, false, timestamptz_types, "ending_at = ", ""},
+};
+
+/*
+ * Is "type" in the InvalidOid-terminated list "types"?
+ */
+bool
+segment_type_in(Oid type, const Oid *types)
+{
+	for (; OidIsValid(*types); types++)
+	{
+		if (*types == type)
+			return true;
+	}
+	return false;
+}
+
+/*
  * If "clause" is a condition this FDW can use to choose its requests, fill
  * in "cond" and return true.
  *
  * Recognized: "column op expr" and "expr op column" with op a btree
- * comparison of the column's type (= only, for segment_id, length and
- * ending_at), and "segment_id = ANY (array expr)" and "time = ANY (array
- * expr)" (which is also what IN (...) becomes), where expr does not depend
- * on this table's row.
+ * comparison of the column's type, and "column = ANY (array expr)" (which
+ * is also what IN (...) becomes), where expr does not depend on this
+ * table's row, and the three make one of segment_conds.
  */
 bool
 segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
 						 const SegmentColumns *cols, Expr *clause,
 						 SegmentCond *cond)
 {
-	if (IsA(clause, OpExpr))
+	SegmentField field;
+	Expr	   *other;
+	Oid			opno;
+	Oid			collid;
+	Oid			valtype;
+	bool		any;
+	bool		commuted = false;
+	CompareType cmptype;
+	int			kind;
+
+	if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
 	{
 		OpExpr	   *op = (OpExpr *) clause;
-		Node	   *left,
-				   *right;
-		SegmentField field;
-		Expr	   *other;
-		bool		commuted = false;
-		CompareType cmptype;
 
-		if (list_length(op->args) != 2)
-			return false;
-		left = linitial(op->args);
-		right = lsecond(op->args);
-
-		field = column_field(baserel, cols, left);
-		other = (Expr *) right;
+		field = column_field(baserel, cols, linitial(op->args));
+		other = (Expr *) lsecond(op->args);
 		if (field == SEGMENT_NUM_FIELDS)
 		{
-			field = column_field(baserel, cols, right);
-			other = (Expr *) left;
+			field = column_field(baserel, cols, lsecond(op->args));
+			other = (Expr *) linitial(op->args);
 			commuted = true;
 		}
-		if (field == SEGMENT_NUM_FIELDS ||
-			!is_scan_constant(root, baserel, other))
-			return false;
-
-		cmptype = btree_cmptype(op->opno, cols->typid[field],
-								op->inputcollid,
-								field == SEGMENT_FIELD_SEGMENT_ID);
-		if (cmptype == COMPARE_INVALID)
-			return false;
-		if (commuted)
-		{
-			/* "expr < column" is "column > expr" */
-			if (cmptype == COMPARE_LT)
-				cmptype = COMPARE_GT;
-			else if (cmptype == COMPARE_LE)
-				cmptype = COMPARE_GE;
-			else if (cmptype == COMPARE_GT)
-				cmptype = COMPARE_LT;
-			else if (cmptype == COMPARE_GE)
-				cmptype = COMPARE_LE;
-		}
-
-		cond->expr = other;
-		switch (field)
-		{
-			case SEGMENT_FIELD_SEGMENT_ID:
-				/* text_ops also compares text with name: values must be text */
-				if (cmptype != COMPARE_EQ ||
-					!is_text_type(exprType((Node *) other)))
-					return false;
-				cond->kind = SEGMENT_COND_SEGMENT_EQ;
-				return true;
-
-			case SEGMENT_FIELD_TIME:
-				switch (cmptype)
-				{
-					case COMPARE_LT:
-						cond->kind = SEGMENT_COND_TIME_LT;
-						break;
-					case COMPARE_LE:
-						cond->kind = SEGMENT_COND_TIME_LE;
-						break;
-					case COMPARE_EQ:
-						cond->kind = SEGMENT_COND_TIME_EQ;
-						break;
-					case COMPARE_GE:
-						cond->kind = SEGMENT_COND_TIME_GE;
-						break;
-					case COMPARE_GT:
-						cond->kind = SEGMENT_COND_TIME_GT;
-						break;
-					default:
-						return false;
-				}
-				/* values of these types can be turned into days */
-				switch (exprType((Node *) other))
-				{
-					case DATEOID:
-					case TIMESTAMPOID:
-					case TIMESTAMPTZOID:
-					case TEXTOID:
-					case VARCHAROID:
-						return true;
-					default:
-						return false;
-				}
-
-			case SEGMENT_FIELD_LENGTH:
-				if (cmptype != COMPARE_EQ)
-					return false;
-				cond->kind = SEGMENT_COND_LENGTH_EQ;
-				switch (exprType((Node *) other))
-				{
-					case INT2OID:
-					case INT4OID:
-					case INT8OID:
-						return true;
-					default:
-						return false;
-				}
-
-			case SEGMENT_FIELD_ENDING_AT:
-				if (cmptype != COMPARE_EQ ||
-					exprType((Node *) other) != TIMESTAMPTZOID)
-					return false;
-				cond->kind = SEGMENT_COND_ENDING_AT_EQ;
-				return true;
-
-			default:
-				return false;
-		}
+		opno = op->opno;
+		collid = op->inputcollid;
+		any = false;
+		valtype = exprType((Node *) other);
 	}
-	else if (IsA(clause, ScalarArrayOpExpr))
+	else if (IsA(clause, ScalarArrayOpExpr) && ((ScalarArrayOpExpr *) clause)->useOr)
 	{
 		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
-		Expr	   *array = (Expr *) lsecond(saop->args);
-		SegmentField field = column_field(baserel, cols, linitial(saop->args));
-		Oid			elemtype = get_element_type(exprType((Node *) array));
 
-		if (!saop->useOr || !is_scan_constant(root, baserel, array))
-			return false;
+		field = column_field(baserel, cols, linitial(saop->args));
+		other = (Expr *) lsecond(saop->args);
+		opno = saop->opno;
+		collid = saop->inputcollid;
+		any = true;
+		valtype = get_element_type(exprType((Node *) other));
+	}
+	else
+		return false;
 
-		if (field == SEGMENT_FIELD_SEGMENT_ID)
-		{
-			if (!is_text_type(elemtype) ||
-				btree_cmptype(saop->opno, cols->typid[field],
-							  saop->inputcollid, true) != COMPARE_EQ)
-				return false;
-			cond->kind = SEGMENT_COND_SEGMENT_ANY;
-		}
-		else if (field == SEGMENT_FIELD_TIME)
-		{
-			if (btree_cmptype(saop->opno, cols->typid[field],
-							  saop->inputcollid, false) != COMPARE_EQ)
-				return false;
-			switch (elemtype)
-			{
-				case DATEOID:
-				case TIMESTAMPOID:
-				case TIMESTAMPTZOID:
-				case TEXTOID:
-				case VARCHAROID:
-					break;
-				default:
-					return false;
-			}
-			cond->kind = SEGMENT_COND_TIME_ANY;
-		}
-		else
-			return false;
+	if (field == SEGMENT_NUM_FIELDS || !is_scan_constant(root, baserel, other))
+		return false;
 
-		cond->expr = array;
-		return true;
+	/* equality on segment_id must also compare bytes */
+	cmptype = btree_cmptype(opno, cols->typid[field], collid,
+							field == SEGMENT_FIELD_SEGMENT_ID);
+	if (commuted)
+	{
+		/* "expr < column" is "column > expr" */
+		if (cmptype == COMPARE_LT)
+			cmptype = COMPARE_GT;
+		else if (cmptype == COMPARE_LE)
+			cmptype = COMPARE_GE;
+		else if (cmptype == COMPARE_GT)
+			cmptype = COMPARE_LT;
+		else if (cmptype == COMPARE_GE)
+			cmptype = COMPARE_LE;
 	}
 
+	for (kind = 0; kind < SEGMENT_NUM_CONDS; kind++)
+	{
+		const SegmentCondDesc *desc = &segment_conds[kind];
+
+		if (desc->field == field && desc->cmptype == cmptype &&
+			desc->any == any && segment_type_in(valtype, desc->types))
+		{
+			cond->kind = (SegmentCondKind) kind;
+			cond->expr = other;
+			return true;
+		}
+	}
 	return false;
 }
 

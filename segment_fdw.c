@@ -88,10 +88,23 @@ typedef struct SegmentRelInfo
 	const SegmentEndpoint *endpoint;
 	SegmentColumns cols;
 	List	   *conds;			/* SegmentCond from baserestrictinfo */
+	List	   *classified;		/* ClassifiedClause: every clause judged */
 	double		segments;		/* estimated segments, 0 if none given */
 	double		days;			/* estimated days per segment */
 	Selectivity local_selectivity;	/* of the conditions not pushed */
 } SegmentRelInfo;
+
+/*
+ * A clause the planner asked about, and what segment_cond_is_pushable said:
+ * each is judged once per plan, whether it is met sizing the relation,
+ * adding parameterized paths or making the plan.
+ */
+typedef struct ClassifiedClause
+{
+	RestrictInfo *rinfo;
+	bool		pushable;
+	SegmentCond cond;
+} ClassifiedClause;
 
 /* One response already received by a scan, kept for rescans */
 typedef struct CachedResponse
@@ -175,6 +188,9 @@ static List *segmentImportForeignSchema(ImportForeignSchemaStmt *stmt,
 
 static void add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 									SegmentRelInfo *info);
+static bool classify_clause(PlannerInfo *root, RelOptInfo *baserel,
+							SegmentRelInfo *info, RestrictInfo *rinfo,
+							SegmentCond *cond);
 static bool ec_member_is_segment_id(PlannerInfo *root, RelOptInfo *rel,
 									EquivalenceClass *ec,
 									EquivalenceMember *em, void *arg);
@@ -260,8 +276,7 @@ segmentGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
 		SegmentCond cond;
 
-		if (segment_cond_is_pushable(root, baserel, &info->cols,
-									 rinfo->clause, &cond))
+		if (classify_clause(root, baserel, info, rinfo, &cond))
 			info->conds = lappend(info->conds,
 								  memcpy(palloc(sizeof(cond)), &cond,
 										 sizeof(cond)));
@@ -290,6 +305,36 @@ segmentGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	baserel->tuples = Max(info->segments, 1) * info->days;
 	baserel->rows = clamp_row_est(baserel->tuples * info->local_selectivity);
 	baserel->fdw_private = info;
+}
+
+/*
+ * Is the clause of "rinfo" a condition the scan can use (filling in
+ * "cond")?  Judged once per clause and remembered in the relation's info:
+ * the same RestrictInfo comes back from sizing, paths and the plan.
+ */
+static bool
+classify_clause(PlannerInfo *root, RelOptInfo *baserel, SegmentRelInfo *info,
+				RestrictInfo *rinfo, SegmentCond *cond)
+{
+	ClassifiedClause *cc;
+	ListCell   *lc;
+
+	foreach(lc, info->classified)
+	{
+		cc = (ClassifiedClause *) lfirst(lc);
+		if (cc->rinfo == rinfo)
+		{
+			*cond = cc->cond;
+			return cc->pushable;
+		}
+	}
+	cc = palloc0(sizeof(ClassifiedClause));
+	cc->rinfo = rinfo;
+	cc->pushable = segment_cond_is_pushable(root, baserel, &info->cols,
+											rinfo->clause, &cc->cond);
+	info->classified = lappend(info->classified, cc);
+	*cond = cc->cond;
+	return cc->pushable;
 }
 
 /*
@@ -421,8 +466,7 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 		ListCell   *lc2;
 		bool		seen = false;
 
-		if (!segment_cond_is_pushable(root, baserel, &info->cols,
-									  rinfo->clause, &cond) ||
+		if (!classify_clause(root, baserel, info, rinfo, &cond) ||
 			!segment_cond_is_segment(cond.kind))
 			continue;
 
@@ -486,8 +530,7 @@ segmentGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
 		SegmentCond cond;
 
-		if (segment_cond_is_pushable(root, baserel, &info->cols,
-									 rinfo->clause, &cond))
+		if (classify_clause(root, baserel, info, rinfo, &cond))
 		{
 			fdw_exprs = lappend(fdw_exprs, cond.expr);
 			kinds = lappend_int(kinds, (int) cond.kind);
@@ -1237,26 +1280,14 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 	forboth(lc1, state->cond_exprs, lc2, state->cond_kinds)
 	{
-		static const char *const ops[] = {
-			[SEGMENT_COND_SEGMENT_EQ] = "segment_id = ",
-			[SEGMENT_COND_SEGMENT_ANY] = "segment_id = ANY (",
-			[SEGMENT_COND_TIME_LT] = "time < ",
-			[SEGMENT_COND_TIME_LE] = "time <= ",
-			[SEGMENT_COND_TIME_EQ] = "time = ",
-			[SEGMENT_COND_TIME_GE] = "time >= ",
-			[SEGMENT_COND_TIME_GT] = "time > ",
-			[SEGMENT_COND_TIME_ANY] = "time = ANY (",
-			[SEGMENT_COND_LENGTH_EQ] = "length = ",
-			[SEGMENT_COND_ENDING_AT_EQ] = "ending_at = ",
-		};
+		const SegmentCondDesc *desc = &segment_conds[lfirst_int(lc2)];
 
 		conds = lappend(conds,
-						psprintf("%s%s%s", ops[lfirst_int(lc2)],
+						psprintf("%s%s%s", desc->label,
 								 deparse_expression((Node *) lfirst(lc1),
 													es->deparse_cxt, true,
 													false),
-								 (lfirst_int(lc2) == SEGMENT_COND_SEGMENT_ANY ||
-								  lfirst_int(lc2) == SEGMENT_COND_TIME_ANY) ? ")" : ""));
+								 desc->label_end));
 	}
 	if (conds != NIL)
 		ExplainPropertyList("Braze Conditions", conds, es);

@@ -176,8 +176,20 @@ typedef enum SegmentCondKind
 	SEGMENT_COND_TIME_GT,
 	SEGMENT_COND_TIME_ANY,		/* time = ANY (array expr), time IN (...) */
 	SEGMENT_COND_LENGTH_EQ,		/* length = expr */
-	SEGMENT_COND_ENDING_AT_EQ	/* ending_at = expr */
+	SEGMENT_COND_ENDING_AT_EQ,	/* ending_at = expr */
+	SEGMENT_NUM_CONDS
 } SegmentCondKind;
+
+/* What makes each kind of condition, and how EXPLAIN shows it */
+typedef struct SegmentCondDesc
+{
+	SegmentField field;			/* the column's field */
+	CompareType cmptype;		/* the comparison (COMPARE_EQ for = ANY) */
+	bool		any;			/* field = ANY (array expr) */
+	const Oid  *types;			/* value (element) types, InvalidOid-ended */
+	const char *label;			/* EXPLAIN: before the expression */
+	const char *label_end;		/* and after it */
+} SegmentCondDesc;
 
 /* A condition found by the planner: its kind and the non-column side */
 typedef struct SegmentCond
@@ -279,6 +291,9 @@ extern void segment_get_columns(Oid foreigntableid,
 								SegmentColumns *cols);
 
 /* in request.c */
+extern const SegmentCondDesc segment_conds[SEGMENT_NUM_CONDS];
+extern const Oid segment_time_types[];
+extern bool segment_type_in(Oid type, const Oid *types);
 extern bool segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
 									 const SegmentColumns *cols,
 									 Expr *clause, SegmentCond *cond);

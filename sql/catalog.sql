@@ -63,6 +63,10 @@ FROM braze.segments;
 SELECT * FROM standin.requests();
 -- the rows as sent: UTF-8 names and tags, quotes, repeated names
 SELECT * FROM braze.segments WHERE id IN ('cat-0001', 'cat-0003', 'cat-0009', 'cat-0010', 'cat-0011', 'cat-0017', 'cat-0027', 'cat-0084', 'cat-0209');
+-- LIMIT stops asking pages once it has its rows
+SELECT standin.reset() \gset
+SELECT id FROM braze.segments LIMIT 2;
+SELECT * FROM standin.requests();
 -- archived segments are not listed
 SELECT count(*) FROM braze.segments WHERE id IN ('cat-0025', 'cat-0225');
 -- the order of the API: oldest first, page after page
