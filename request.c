@@ -43,6 +43,21 @@ typedef struct DayRange
 	bool		empty;
 } DayRange;
 
+/* What the values of a run's conditions say, before requests are made */
+typedef struct PlanValues
+{
+	List	   *segments;		/* each once, in the order first given */
+	bool		constrained;	/* a segment condition or a pinned segment */
+	DayRange	range;
+	bool		parameter_mode; /* a length or ending_at condition */
+	bool		have_length;
+	int64		length;
+	bool		have_ending_at;
+	Datum		ending_at_value;
+	SegmentWindow *listed;		/* days of the shortest time = ANY list */
+	int			nlisted;		/* -1: none */
+} PlanValues;
+
 static SegmentField column_field(RelOptInfo *baserel,
 								 const SegmentColumns *cols, Node *node);
 static CompareType btree_cmptype(Oid opno, Oid coltype, Oid inputcollid,
@@ -63,6 +78,12 @@ static int	array_elements(Datum value, Oid *elemtype, Datum **elems,
 static void finish_range(DayRange *range, int default_days);
 static List *add_segments(List *segments, bool *constrained,
 						  const SegmentCondValue *val);
+static void gather_values(const SegmentFdwOptions *opts, Oid time_type,
+						  const SegmentCondValue *vals, int nvals,
+						  PlanValues *in);
+static void emit_requests(SegmentPlan *plan, const SegmentFdwOptions *opts,
+						  PlanValues *in);
+static void refuse_unsendable(SegmentPlan *plan, const PlanValues *in);
 
 /*
  * Return the field whose column "node" is (a Var of baserel, maybe under a
@@ -798,23 +819,19 @@ check_segment_id(const char *id)
  * Parameter mode (the table has a length or ending_at column, and the query
  * fixes it): one request per segment with exactly those values; every row
  * the API returns is kept and carries them.
+ *
+ * Details: one request per segment.  List: page 0, and each next page once
+ * the one before came full (segment_plan_next_page).
+ *
+ * The values are gathered first (gather_values), then turned into requests
+ * (emit_requests), which are checked (refuse_unsendable).
  */
 SegmentPlan *
 segment_plan_build(const SegmentFdwOptions *opts, Oid time_type,
 				   const SegmentCondValue *vals, int nvals)
 {
 	SegmentPlan *plan = palloc0(sizeof(SegmentPlan));
-	List	   *segments = NIL;
-	bool		constrained = false;
-	Oid			time_base = OidIsValid(time_type) ? getBaseType(time_type) : InvalidOid;
-	DayRange	range;
-	bool		have_length = false;
-	int64		length = 0;
-	bool		have_ending_at = false;
-	SegmentWindow *listed = NULL;
-	int			nlisted = -1;	/* -1: no usable time = ANY list */
-	ListCell   *lc;
-	int			i;
+	PlanValues	in;
 
 	plan->endpoint = &segment_endpoints[opts->endpoint];
 	plan->url = opts->url;
@@ -826,24 +843,47 @@ segment_plan_build(const SegmentFdwOptions *opts, Oid time_type,
 		plan->nrequests = 1;
 		return plan;
 	}
+
+	gather_values(opts, time_type, vals, nvals, &in);
+	emit_requests(plan, opts, &in);
+	if (plan->nrequests > 0)
+		refuse_unsendable(plan, &in);
+	return plan;
+}
+
+/*
+ * Gather what the values of a run's conditions say: the segments (each
+ * once, in the order first given), the range of days, the days of the
+ * shortest time = ANY list, and the length and ending_at of parameter mode.
+ * Values out of what the API takes for length are refused here.
+ */
+static void
+gather_values(const SegmentFdwOptions *opts, Oid time_type,
+			  const SegmentCondValue *vals, int nvals, PlanValues *in)
+{
+	Oid			time_base = OidIsValid(time_type) ? getBaseType(time_type) : InvalidOid;
+	int			i;
+
+	memset(in, 0, sizeof(PlanValues));
+	in->nlisted = -1;			/* no usable time = ANY list */
 	if (opts->segment_id)
 	{
-		segments = list_make1(opts->segment_id);
-		constrained = true;
+		in->segments = list_make1(opts->segment_id);
+		in->constrained = true;
 	}
 
-	init_range(&range);
+	init_range(&in->range);
 	for (i = 0; i < nvals; i++)
 	{
 		const SegmentCondValue *val = &vals[i];
 
 		if (segment_cond_is_segment(val->kind))
-			segments = add_segments(segments, &constrained, val);
+			in->segments = add_segments(in->segments, &in->constrained, val);
 		else if (cond_is_parameter(val->kind))
 		{
-			plan->parameter_mode = true;
+			in->parameter_mode = true;
 			if (val->isnull)
-				range.empty = true;
+				in->range.empty = true;
 			else if (val->kind == SEGMENT_COND_LENGTH_EQ)
 			{
 				int64		v;
@@ -862,25 +902,25 @@ segment_plan_build(const SegmentFdwOptions *opts, Oid time_type,
 									SEGMENT_API_MAX_LENGTH, v),
 							 errdetail("The Braze API returns at most %d days per request.",
 									   SEGMENT_API_MAX_LENGTH)));
-				if (have_length && v != length)
-					range.empty = true; /* length = 3 AND length = 4 */
-				have_length = true;
-				length = v;
+				if (in->have_length && v != in->length)
+					in->range.empty = true; /* length = 3 AND length = 4 */
+				in->have_length = true;
+				in->length = v;
 			}
 			else
 			{
 				/* two different values: no row; the same one twice: it */
-				if (have_ending_at &&
-					timestamp_cmp_internal(DatumGetTimestampTz(plan->ending_at_value),
+				if (in->have_ending_at &&
+					timestamp_cmp_internal(DatumGetTimestampTz(in->ending_at_value),
 										   DatumGetTimestampTz(val->value)) != 0)
-					range.empty = true;
-				have_ending_at = true;
-				plan->ending_at_value = val->value;
+					in->range.empty = true;
+				in->have_ending_at = true;
+				in->ending_at_value = val->value;
 			}
 		}
 		else
 		{
-			apply_time_cond(&range, val->kind, val->value, val->type,
+			apply_time_cond(&in->range, val->kind, val->value, val->type,
 							val->isnull, time_base);
 			if (val->kind == SEGMENT_COND_TIME_ANY)
 			{
@@ -890,64 +930,88 @@ segment_plan_build(const SegmentFdwOptions *opts, Oid time_type,
 				/* any list holds every matching day: keep the shortest */
 				if (listed_days(val->value, val->isnull, time_base,
 								&days, &ndays) &&
-					(nlisted < 0 || ndays < nlisted))
+					(in->nlisted < 0 || ndays < in->nlisted))
 				{
-					listed = days;
-					nlisted = ndays;
+					in->listed = days;
+					in->nlisted = ndays;
 				}
 			}
 		}
 	}
 
 	/* the planner refused a plan without one (segmentGetForeignPlan) */
-	if (!constrained)
+	if (!in->constrained)
 		elog(ERROR, "segment_fdw: scan started without a condition on segment_id");
+}
 
+/*
+ * Turn what the conditions say into the plan's requests: its segments and
+ * each one's windows (one request for details and parameter mode).
+ */
+static void
+emit_requests(SegmentPlan *plan, const SegmentFdwOptions *opts,
+			  PlanValues *in)
+{
+	ListCell   *lc;
+	int			i;
+
+	plan->parameter_mode = in->parameter_mode && plan->endpoint->windows;
 	if (!plan->endpoint->windows)
 	{
 		/* details: one request per segment */
-		plan->windows_per_segment = range.empty ? 0 : 1;
+		plan->windows_per_segment = in->range.empty ? 0 : 1;
 	}
 	else if (plan->parameter_mode)
 	{
-		plan->length = have_length ? (int) length : opts->default_days;
+		plan->length = in->have_length ? (int) in->length : opts->default_days;
+		plan->ending_at_value = in->ending_at_value;
 		plan->lo = DATEVAL_NOBEGIN;
 		plan->hi = DATEVAL_NOEND;
-		plan->windows_per_segment = range.empty ? 0 : 1;
+		plan->windows_per_segment = in->range.empty ? 0 : 1;
 	}
 	else
 	{
-		finish_range(&range, opts->default_days);
-		plan->lo = range.lo;
-		plan->hi = range.hi;
-		if (range.empty)
+		finish_range(&in->range, opts->default_days);
+		plan->lo = in->range.lo;
+		plan->hi = in->range.hi;
+		if (in->range.empty)
 			plan->windows_per_segment = 0;
-		else if (nlisted >= 0)
+		else if (in->nlisted >= 0)
 		{
-			plan->windows = listed;
-			plan->windows_per_segment = group_listed_days(listed, nlisted,
-														  range.lo, range.hi);
+			plan->windows = in->listed;
+			plan->windows_per_segment = group_listed_days(in->listed,
+														  in->nlisted,
+														  in->range.lo,
+														  in->range.hi);
 		}
 		else
 			plan->windows_per_segment =
-				((int64) range.hi - range.lo) / SEGMENT_WINDOW_DAYS + 1;
+				((int64) in->range.hi - in->range.lo) / SEGMENT_WINDOW_DAYS + 1;
 	}
 	if (plan->windows_per_segment == 0)
-		segments = NIL;
+		in->segments = NIL;
 
-	plan->nsegments = list_length(segments);
+	plan->nsegments = list_length(in->segments);
 	plan->segments = palloc(sizeof(char *) * Max(plan->nsegments, 1));
 	i = 0;
-	foreach(lc, segments)
+	foreach(lc, in->segments)
 		plan->segments[i++] = (char *) lfirst(lc);
 	plan->nrequests = plan->nsegments * plan->windows_per_segment;
-	if (plan->nrequests == 0)
-		return plan;
+}
 
-	/* refuse what would be sent and the API cannot take */
+/*
+ * Refuse what a plan would send and the API cannot take: an overlong
+ * segment_id, an infinite or out-of-range ending_at, a day before the
+ * year 1.
+ */
+static void
+refuse_unsendable(SegmentPlan *plan, const PlanValues *in)
+{
+	int			i;
+
 	for (i = 0; i < plan->nsegments; i++)
 		check_segment_id(plan->segments[i]);
-	if (plan->parameter_mode && have_ending_at)
+	if (plan->parameter_mode && in->have_ending_at)
 	{
 		/*
 		 * In UTC: the API reads the date as written, so the session's
@@ -977,7 +1041,6 @@ segment_plan_build(const SegmentFdwOptions *opts, Oid time_type,
 		segment_plan_request(plan, 0, &first);
 		check_sent_day(first.last_day + 2, first.ending_at, false);
 	}
-	return plan;
 }
 
 /*
