@@ -59,6 +59,7 @@ struct SegmentFetch
 	MemoryContext cxt;			/* holds this struct and the slots */
 	MemoryContextCallback cleanup;
 	SegmentHttpConfig http;
+	const char *api_key;		/* to mask in error messages */
 	int			max_concurrency;
 	int			max_retries;
 	int			max_retry_wait_ms;
@@ -109,6 +110,7 @@ segment_fetch_begin(MemoryContext parent, const SegmentFdwOptions *opts,
 	fetch->http.timeout_ms = opts->timeout_ms;
 	fetch->http.connect_timeout_ms = opts->connect_timeout_ms;
 	fetch->http.max_response_bytes = opts->max_response_bytes;
+	fetch->api_key = opts->api_key;
 	fetch->max_concurrency = opts->max_concurrency;
 	fetch->max_retries = opts->max_retries;
 	fetch->max_retry_wait_ms = opts->max_retry_wait_ms;
@@ -349,13 +351,14 @@ fill_response(SegmentFetch *fetch, SegmentTransfer *t, SegmentResponse *resp)
 }
 
 /*
- * Hand back the next response of the fetch, in request order, waiting for
- * it as needed; false when all have been handed back.
+ * Hand back the next successful response of the fetch (HTTP 200), in
+ * request order, waiting for it as needed; false when all have been handed
+ * back.
  *
  * A request whose failure is final fails the scan as soon as it is seen,
- * whatever its place: a transport failure raises its error here, an HTTP
- * error status is handed back (with its body, for the message) ahead of
- * earlier responses still in flight.
+ * whatever its place, ahead of earlier responses still in flight: this is
+ * the one place that raises the error of a finished transfer, a transport
+ * failure's or an HTTP error status's (with its body, for the message).
  */
 bool
 segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
@@ -397,7 +400,7 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 				if (t->result != 0)
 					segment_report_transfer_error(t, &fetch->http, t->attempts);
 				fill_response(fetch, t, resp);
-				return true;
+				segment_report_http_error(resp, fetch->api_key);
 			}
 			t->done = false;
 			t->waiting = true;

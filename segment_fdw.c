@@ -831,8 +831,6 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 	/* the body and its parse are batch data */
 	if (!segment_fetch_next(state->fetch, &resp))
 		elog(ERROR, "segment_fdw: no response for request %s", req->target);
-	if (resp.status != 200)
-		segment_report_http_error(&resp, state->opts.api_key);
 	/* the fetch answers in request order */
 	if (strcmp(resp.request->target, req->target) != 0)
 		elog(ERROR, "segment_fdw: response to %s received for request %s",

@@ -393,7 +393,7 @@ extern double segment_http_wait(long timeout);
 extern bool segment_transfer_is_transient(const SegmentTransfer *t);
 extern long segment_transfer_time_left(SegmentTransfer *t,
 									   const SegmentHttpConfig *http);
-extern void segment_report_transfer_error(const SegmentTransfer *t,
+pg_noreturn extern void segment_report_transfer_error(const SegmentTransfer *t,
 										  const SegmentHttpConfig *http,
 										  int attempts);
 extern int	segment_request_errcontext(const SegmentRequest *req);
@@ -429,7 +429,7 @@ extern int	segment_parse_details(const SegmentResponse *resp,
 								  const char *api_key, void **rows);
 extern char *segment_remote_text(const char *s, size_t len,
 								 const char *api_key);
-extern void segment_report_http_error(const SegmentResponse *resp,
+pg_noreturn extern void segment_report_http_error(const SegmentResponse *resp,
 									  const char *api_key);
 
 #endif							/* SEGMENT_FDW_H */
