@@ -181,6 +181,13 @@ SELECT segment_id, description IS NULL AS null_description, description = '' AS 
 FROM braze.segment_details WHERE segment_id IN ('cat-0005', 'cat-0006', 'cat-0007') ORDER BY 1;
 SELECT segment_id, name, created_at FROM braze.segment_details
 WHERE segment_id IN ('details-created-offset', 'details-created-null') ORDER BY 1;
+-- a table pinned to one segment needs no condition
+CREATE FOREIGN TABLE pinned_details (segment_id text, name text, teams text[])
+  SERVER braze OPTIONS (endpoint 'details', segment_id 'cat-0004');
+SELECT standin.reset() \gset
+SELECT * FROM pinned_details;
+SELECT * FROM standin.requests();
+DROP FOREIGN TABLE pinned_details;
 -- no condition on segment_id: the same error as data_series
 SELECT * FROM braze.segment_details;
 SELECT * FROM braze.segment_details WHERE name = 'Trial 0010';
@@ -279,6 +286,12 @@ SELECT count(*), sum(size) FROM braze.data_series
 WHERE segment_id = ANY (ARRAY(SELECT id FROM braze.segments WHERE name LIKE 'Trial%'))
   AND time = '2024-01-01';
 SELECT split_part(standin.stats(), ' ', 1) AS sent;
+
+-- a list scan run again (lateral): its pages are reused, not asked again
+SELECT standin.reset() \gset
+SELECT x, (SELECT count(*) FROM braze.segments s WHERE length(s.name) > x) AS longer
+FROM (VALUES (12), (15)) v(x);
+SELECT * FROM standin.requests();
 
 --
 -- EXPLAIN
