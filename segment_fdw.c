@@ -4,8 +4,10 @@
  *		  Foreign data wrapper for Braze's "Export segment analytics" API
  *
  * A foreign table (segment_id text, time date, size bigint) reads the
- * daily estimated size of Braze segments from GET /segments/data_series.
- * This file holds the handler and the FDW callbacks: size estimates and
+ * daily estimated size of Braze segments from GET /segments/data_series;
+ * with the table option endpoint, the segments of the workspace
+ * (GET /segments/list) or their details (GET /segments/details), as
+ * described in endpoint.c.  This file holds the handler and the FDW callbacks: size estimates and
  * paths (with parameterized paths for joins on segment_id), the plan, the
  * scan (which turns its conditions into requests when it starts, fetches
  * them concurrently and streams the rows), EXPLAIN and IMPORT FOREIGN

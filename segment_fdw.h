@@ -8,6 +8,7 @@
  * The files of the extension, by concern:
  *	segment_fdw.c	handler and FDW callbacks (sizes, paths, plan, scan, EXPLAIN)
  *	endpoint.c		the endpoints: data_series, list, details
+ *	catalog.c		json-c: list and details bodies -> rows
  *	option.c		option validator; reading options and column mapping
  *	request.c		scan conditions -> the list of HTTP requests
  *	fetch.c			a scan's requests: concurrency, order, retries, rate limits
