@@ -113,6 +113,19 @@ typedef struct SegmentCatalogRow
 	int			nelems[SEGMENT_NUM_FIELDS];
 } SegmentCatalogRow;
 
+/* The query parameters of a request, as the endpoints name them */
+typedef enum SegmentParam
+{
+	SEGMENT_PARAM_END = 0,		/* ends an endpoint's list */
+	SEGMENT_PARAM_SEGMENT_ID,	/* segment_id=<the segment, in UTF-8> */
+	SEGMENT_PARAM_LENGTH,		/* length=<days> */
+	SEGMENT_PARAM_ENDING_AT,	/* ending_at=<day or time>, when given */
+	SEGMENT_PARAM_PAGE,			/* page=<n, from 0> */
+	SEGMENT_PARAM_SORT_ASC		/* sort_direction=asc: oldest first */
+} SegmentParam;
+
+#define SEGMENT_MAX_PARAMS 4
+
 struct SegmentResponse;
 
 /*
@@ -135,6 +148,7 @@ typedef struct SegmentEndpoint
 {
 	const char *name;			/* value of the table option "endpoint" */
 	const char *path;			/* below the server's url */
+	SegmentParam params[SEGMENT_MAX_PARAMS];	/* of its query, in order */
 	const char *permission;		/* the API key's permission it needs */
 	const char *table;			/* name of the table IMPORT FOREIGN SCHEMA
 								 * creates */
