@@ -255,7 +255,7 @@ COMPACT_DAY0 = dt.date(1, 1, 1).toordinal()
 HEAVY_X = "[" + ",".join(["{}"] * 20000) + "]"          # 59,999 bytes
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=20)
 def compact_rows(nbytes):
     """Compact rows, one per day from 0001-01-01, as many as fit in nbytes with the envelope."""
     head, tail = b'{"message":"success","data":[', b"]}"
@@ -271,7 +271,7 @@ def compact_rows(nbytes):
     return head, ",".join(out).encode("ascii"), tail
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=20)       # memory_bounds.sh asks for 16 bodies of 8 MB at once
 def boundary_body_cached(kind, n):
     if kind == "max-rows":
         head, rows, tail = compact_rows(n)
