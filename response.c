@@ -815,14 +815,16 @@ segment_parse_body(const SegmentResponse *resp, const char *api_key,
 	int			nrows;
 
 	check_utf8(resp);
-	if (parse_body_fast(resp, api_key, false, rows, &nrows))
-		return nrows;
 	if (resp->len <= TREE_MAX_BYTES)
+	{
+		if (parse_body_fast(resp, api_key, false, rows, &nrows))
+			return nrows;
 		return parse_body_tree(resp, api_key, rows);
-	(void) parse_body_fast(resp, api_key, true, rows, &nrows);
-	/* the walk refused the body once, so it raised an error the second time */
-	elog(ERROR, "segment_fdw: a body refused by the walk raised no error");
-	return 0;					/* keep compiler quiet */
+	}
+	/* too large for a tree: the walk raises the error of its first problem */
+	if (!parse_body_fast(resp, api_key, true, rows, &nrows))
+		elog(ERROR, "segment_fdw: the walk refused a body without an error");
+	return nrows;
 }
 
 /*
