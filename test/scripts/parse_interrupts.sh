@@ -28,10 +28,13 @@ print(m.compact_rows(100000000)[1].count(b'{'))" "$(dirname "$0")/../standin.py"
 
 query="SELECT count(*) FROM parse_series WHERE segment_id = '$big' AND length = 100"
 
-# uninterrupted: the whole walk, to its error at the last row
-t0=$(now_ms)
-out=$(psql -X -qAt -v VERBOSITY=terse -c "$query" 2>&1)
-t1=$(now_ms)
+# uninterrupted: the whole walk, to its error at the last row; the second
+# run is measured (the first pays for fresh memory pages)
+for _ in 1 2; do
+  t0=$(now_ms)
+  out=$(psql -X -qAt -v VERBOSITY=terse -c "$query" 2>&1)
+  t1=$(now_ms)
+done
 full=$((t1 - t0))
 expect="ERROR:  invalid response from Braze: \"time\" of element $((rows + 1)) is \"2024-13-45\", not a date YYYY-MM-DD"
 if [[ $out == "$expect" ]]; then
@@ -41,7 +44,7 @@ else
 fi
 
 # statement_timeout expiring in the middle of the walk
-timeout=$((full / 2))
+timeout=$((full / 3))
 t0=$(now_ms)
 out=$(psql -X -qAt -v VERBOSITY=terse -c "SET statement_timeout = $timeout" -c "$query" 2>&1)
 t1=$(now_ms)
@@ -58,7 +61,7 @@ f=$(mktemp)
 t0=$(now_ms)
 psql -X -qAt -v VERBOSITY=terse -c "SET application_name = 'parse_interrupts'" -c "$query" >"$f" 2>&1 &
 pid=$!
-sleep "$(awk "BEGIN { print $full / 2000 }")"
+sleep "$(awk "BEGIN { print $full / 3000 }")"
 signal=$(now_ms)
 psql_q -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'parse_interrupts'" >/dev/null
 wait "$pid"
