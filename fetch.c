@@ -6,7 +6,10 @@
  *
  * A fetch runs up to max_concurrency transfers at once and hands the
  * responses back in request order, so a scan's rows come out in a stable
- * order; it never holds more than max_concurrency bodies.
+ * order; it never holds more than max_concurrency bodies.  It takes its
+ * requests one at a time from a callback, as room frees up, into a ring of
+ * max_concurrency slots: its memory does not grow with the number of
+ * requests.
  *
  * A request that fails in a passing way is tried again: 500, 502, 503 and
  * 504, and transport failures, after an exponential back-off with jitter;
@@ -40,9 +43,20 @@
 /* Log one line per request attempt at LOG instead of DEBUG1 */
 bool		segment_log_requests = false;
 
+/*
+ * One slot of the ring: a transfer, its request, and the memory of both
+ * (the request's strings and the body), reset when the slot is reused.
+ */
+typedef struct FetchSlot
+{
+	SegmentTransfer transfer;
+	SegmentRequest request;
+	MemoryContext cxt;
+} FetchSlot;
+
 struct SegmentFetch
 {
-	MemoryContext cxt;			/* holds this struct and the bodies */
+	MemoryContext cxt;			/* holds this struct and the slots */
 	MemoryContextCallback cleanup;
 	SegmentHttpConfig http;
 	int			max_concurrency;
@@ -50,13 +64,20 @@ struct SegmentFetch
 	int			max_retry_wait_ms;
 	SegmentFetchStats *stats;	/* the caller's, accumulated */
 	TimestampTz paused_until;	/* no new transfer before (429) */
-	SegmentTransfer *transfers;
-	int			ntransfers;
-	int			next_start;		/* first transfer never started */
-	int			next_emit;		/* first transfer not handed back */
+	SegmentNextRequest next_request;	/* where requests come from */
+	void	   *next_arg;
+	bool		exhausted;		/* next_request said there is no more */
+	FetchSlot  *slots;			/* max_concurrency of them */
+	int64		next_start;		/* number of the next request to start */
+	int64		next_emit;		/* number of the first not handed back */
 };
 
+/* The transfer of request number "n", between next_emit and next_start */
+#define TRANSFER(fetch, n) \
+	(&(fetch)->slots[(n) % (fetch)->max_concurrency].transfer)
+
 static void fetch_cleanup(void *arg);
+static bool take_request(SegmentFetch *fetch);
 static void start(SegmentFetch *fetch, SegmentTransfer *t);
 static bool succeeded(const SegmentTransfer *t);
 static long retry_delay(SegmentFetch *fetch, SegmentTransfer *t,
@@ -66,18 +87,19 @@ static void fill_response(SegmentFetch *fetch, SegmentTransfer *t,
 						  SegmentResponse *resp);
 
 /*
- * Prepare to fetch "requests" (a list of SegmentRequest); the transfers
- * start in segment_fetch_next as room allows.  The fetch and its bodies
- * live in a new child of "parent"; figures go into *stats.
+ * Prepare to fetch the requests "next_request" gives (called with
+ * "arg"); they are taken and started in segment_fetch_next as room allows.
+ * The fetch and its bodies live in a new child of "parent"; figures go
+ * into *stats.
  */
 SegmentFetch *
 segment_fetch_begin(MemoryContext parent, const SegmentFdwOptions *opts,
-					List *requests, SegmentFetchStats *stats)
+					SegmentNextRequest next_request, void *arg,
+					SegmentFetchStats *stats)
 {
 	MemoryContext cxt;
 	SegmentFetch *fetch;
-	ListCell   *lc;
-	int			i = 0;
+	int			i;
 
 	cxt = AllocSetContextCreate(parent, "segment_fdw fetch",
 								ALLOCSET_DEFAULT_SIZES);
@@ -91,16 +113,13 @@ segment_fetch_begin(MemoryContext parent, const SegmentFdwOptions *opts,
 	fetch->max_retries = opts->max_retries;
 	fetch->max_retry_wait_ms = opts->max_retry_wait_ms;
 	fetch->stats = stats;
-	fetch->ntransfers = list_length(requests);
-	fetch->transfers = MemoryContextAllocZero(cxt, sizeof(SegmentTransfer) *
-											  Max(fetch->ntransfers, 1));
-	foreach(lc, requests)
-	{
-		SegmentTransfer *t = &fetch->transfers[i++];
-
-		t->request = (SegmentRequest *) lfirst(lc);
-		t->cxt = cxt;
-	}
+	fetch->next_request = next_request;
+	fetch->next_arg = arg;
+	fetch->slots = MemoryContextAllocZero(cxt, sizeof(FetchSlot) *
+										  fetch->max_concurrency);
+	for (i = 0; i < fetch->max_concurrency; i++)
+		fetch->slots[i].cxt = AllocSetContextCreate(cxt, "segment_fdw request",
+													ALLOCSET_SMALL_SIZES);
 
 	/* from now on, the context's deletion releases what curl holds */
 	fetch->cleanup.func = fetch_cleanup;
@@ -122,10 +141,40 @@ fetch_cleanup(void *arg)
 	SegmentFetch *fetch = (SegmentFetch *) arg;
 	int			i;
 
-	for (i = 0; i < fetch->ntransfers; i++)
-		segment_transfer_abort(&fetch->transfers[i]);
+	for (i = 0; i < fetch->max_concurrency; i++)
+		segment_transfer_abort(&fetch->slots[i].transfer);
 	segment_free_headers(fetch->http.headers);
 	fetch->http.headers = NULL;
+}
+
+/*
+ * Take the next request into the free slot of number next_start; false
+ * when there is none.  The slot's memory is reset first: the body and the
+ * request it held were handed back and released.
+ */
+static bool
+take_request(SegmentFetch *fetch)
+{
+	FetchSlot  *slot = &fetch->slots[fetch->next_start % fetch->max_concurrency];
+	MemoryContext oldcxt;
+	bool		found;
+
+	if (fetch->exhausted)
+		return false;
+	Assert(slot->transfer.handle == NULL);
+	MemoryContextReset(slot->cxt);
+	memset(&slot->transfer, 0, sizeof(SegmentTransfer));
+	oldcxt = MemoryContextSwitchTo(slot->cxt);
+	found = fetch->next_request(fetch->next_arg, &slot->request);
+	MemoryContextSwitchTo(oldcxt);
+	if (!found)
+	{
+		fetch->exhausted = true;
+		return false;
+	}
+	slot->transfer.request = &slot->request;
+	slot->transfer.cxt = slot->cxt;
+	return true;
 }
 
 /*
@@ -135,7 +184,7 @@ static void
 start(SegmentFetch *fetch, SegmentTransfer *t)
 {
 	int			running = 0;
-	int			i;
+	int64		i;
 
 	segment_transfer_start(t, &fetch->http);
 	t->attempts++;
@@ -146,7 +195,7 @@ start(SegmentFetch *fetch, SegmentTransfer *t)
 	/* only the window can be running */
 	for (i = fetch->next_emit; i < fetch->next_start; i++)
 	{
-		if (fetch->transfers[i].handle != NULL)
+		if (TRANSFER(fetch, i)->handle != NULL)
 			running++;
 	}
 	fetch->stats->max_in_flight = Max(fetch->stats->max_in_flight, running);
@@ -317,12 +366,12 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 		TimestampTz wake = 0;
 		SegmentTransfer *head;
 		long		timeout = -1;
-		int			i;
+		int64		i;
 
 		/* transfers out of time end as timed out; wake for the next one */
 		for (i = fetch->next_emit; i < fetch->next_start; i++)
 		{
-			long		left = segment_transfer_time_left(&fetch->transfers[i],
+			long		left = segment_transfer_time_left(TRANSFER(fetch, i),
 														  &fetch->http);
 
 			if (left > 0 && (timeout < 0 || left < timeout))
@@ -332,7 +381,7 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 		/* attempts that ended: count them, retry or fail */
 		for (i = fetch->next_emit; i < fetch->next_start; i++)
 		{
-			SegmentTransfer *t = &fetch->transfers[i];
+			SegmentTransfer *t = TRANSFER(fetch, i);
 			long		delay;
 
 			if (!t->done || t->recorded)
@@ -361,27 +410,34 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 		{
 			for (i = fetch->next_emit; i < fetch->next_start; i++)
 			{
-				SegmentTransfer *t = &fetch->transfers[i];
+				SegmentTransfer *t = TRANSFER(fetch, i);
 
 				if (t->waiting && now >= t->retry_at)
 					start(fetch, t);
 			}
-			while (fetch->next_start < fetch->ntransfers &&
-				   fetch->next_start < fetch->next_emit + fetch->max_concurrency)
+			while (fetch->next_start < fetch->next_emit + fetch->max_concurrency &&
+				   take_request(fetch))
 			{
-				start(fetch, &fetch->transfers[fetch->next_start++]);
+				fetch->next_start++;
+				start(fetch, TRANSFER(fetch, fetch->next_start - 1));
 			}
 		}
 
-		if (fetch->next_emit >= fetch->ntransfers)
-			return false;
-
-		head = &fetch->transfers[fetch->next_emit];
-		if (head->done && head->recorded && succeeded(head))
+		if (fetch->next_emit >= fetch->next_start)
 		{
-			fetch->next_emit++;
-			fill_response(fetch, head, resp);
-			return true;
+			/* nothing in flight: no more requests, or a pause (429) */
+			if (fetch->exhausted)
+				return false;
+		}
+		else
+		{
+			head = TRANSFER(fetch, fetch->next_emit);
+			if (head->done && head->recorded && succeeded(head))
+			{
+				fetch->next_emit++;
+				fill_response(fetch, head, resp);
+				return true;
+			}
 		}
 
 		/* wait for curl, or for the end of a pause or the next retry */
@@ -391,7 +447,7 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 		{
 			for (i = fetch->next_emit; i < fetch->next_start; i++)
 			{
-				SegmentTransfer *t = &fetch->transfers[i];
+				SegmentTransfer *t = TRANSFER(fetch, i);
 
 				if (t->waiting && (wake == 0 || t->retry_at < wake))
 					wake = t->retry_at;

@@ -59,6 +59,7 @@ static const SegmentFdwOption valid_options[] = {
 	{"max_response_bytes", ForeignServerRelationId, OPT(max_response_bytes), 1024, INT_MAX, 8 * 1024 * 1024},
 	{"max_retries", ForeignServerRelationId, OPT(max_retries), 0, 10, 3},
 	{"max_retry_wait_ms", ForeignServerRelationId, OPT(max_retry_wait_ms), 0, 3600000, 60000},
+	{"max_requests", ForeignServerRelationId, OPT(max_requests), 1, 1000000, 5000},
 	{"ca_file", ForeignServerRelationId, OPT(ca_file), 0, 0, 0},
 
 	/* user mapping: the only place a secret may live */

@@ -21,6 +21,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
@@ -689,14 +690,163 @@ segment_format_day(DateADT day)
 }
 
 /*
- * Build the list of SegmentRequest a scan sends, from the values its
+ * The days of a time = ANY (array) condition, each as the range of days
+ * that can hold it (one day, or three when a timestamptz is involved, see
+ * apply_time_bound); false when an element cannot be read as a day, so the
+ * condition gives no list.  NULL and infinite elements match no row.
+ */
+static bool
+listed_days(Datum value, bool isnull, Oid column_type,
+			SegmentWindow **days, int *ndays)
+{
+	Oid			elemtype;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems,
+				i;
+	int			slack;
+
+	*days = NULL;
+	*ndays = 0;
+	if (isnull)
+		return true;
+	nelems = array_elements(value, &elemtype, &elems, &nulls);
+	slack = (elemtype == TIMESTAMPTZOID || column_type == TIMESTAMPTZOID) ? 1 : 0;
+	*days = palloc(sizeof(SegmentWindow) * Max(nelems, 1));
+	for (i = 0; i < nelems; i++)
+	{
+		DateADT		day;
+
+		if (nulls[i])
+			continue;
+		if (!bound_to_day(elems[i], elemtype, &day))
+			return false;
+		if (DATE_NOT_FINITE(day))
+			continue;
+		(*days)[*ndays].first_day = day - slack;
+		(*days)[*ndays].last_day = day + slack;
+		(*ndays)++;
+	}
+	return true;
+}
+
+static int
+window_cmp(const void *a, const void *b)
+{
+	const SegmentWindow *wa = (const SegmentWindow *) a;
+	const SegmentWindow *wb = (const SegmentWindow *) b;
+
+	if (wa->first_day != wb->first_day)
+		return (wa->first_day > wb->first_day) ? 1 : -1;
+	return (wa->last_day > wb->last_day) - (wa->last_day < wb->last_day);
+}
+
+/*
+ * Group listed days (ranges of one to three days, from listed_days) into
+ * windows of at most SEGMENT_WINDOW_DAYS days within lo..hi, in day order
+ * and without overlap: "time IN ('2024-01-01', '2024-06-01')" asks for two
+ * one-day windows, not for the five months between.  Returns the number of
+ * windows, which replace the days in "days".
+ */
+static int
+group_listed_days(SegmentWindow *days, int ndays, DateADT lo, DateADT hi)
+{
+	int			nwindows = 0;
+	int			i;
+
+	qsort(days, ndays, sizeof(SegmentWindow), window_cmp);
+	for (i = 0; i < ndays; i++)
+	{
+		DateADT		first = Max(days[i].first_day, lo);
+		DateADT		last = Min(days[i].last_day, hi);
+		SegmentWindow *cur = nwindows > 0 ? &days[nwindows - 1] : NULL;
+
+		/* days already in the current window are not asked again */
+		if (cur && first <= cur->last_day)
+			first = cur->last_day + 1;
+		if (first > last)
+			continue;
+		if (cur && last - cur->first_day < SEGMENT_WINDOW_DAYS)
+			cur->last_day = last;
+		else
+		{
+			/* i >= nwindows: this writes over days already read */
+			days[nwindows].first_day = first;
+			days[nwindows].last_day = last;
+			nwindows++;
+		}
+	}
+	return nwindows;
+}
+
+/*
+ * Refuse a day the API cannot take as ending_at (its years are 0001 to
+ * 9999), before anything is sent: "sent" is the value as it would go.
+ */
+static void
+check_sent_day(DateADT day, const char *sent, bool parameter)
+{
+	DateADT		first_day = date2j(1, 1, 1) - POSTGRES_EPOCH_JDATE;
+	DateADT		last_day = date2j(9999, 12, 31) - POSTGRES_EPOCH_JDATE;
+
+	if (day >= first_day && day <= last_day)
+		return;
+	if (parameter)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
+				 errmsg("ending_at %s is out of the range Braze accepts", sent),
+				 errdetail("Braze reads ending_at as an ISO 8601 date and time of the years 0001 to 9999.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
+			 errmsg("day %s is out of the range Braze accepts", sent),
+			 errdetail("The days of the time condition would be asked with ending_at %s, and Braze reads only the years 0001 to 9999.",
+					   sent),
+			 errhint("Check the year of the condition on time.")));
+}
+
+/*
+ * Refuse a segment_id longer than SEGMENT_MAX_ID_BYTES bytes as it would
+ * be sent (UTF-8): no Braze id comes near it, and a URL of megabytes fails
+ * in libcurl or makes error messages of megabytes.
+ */
+static void
+check_segment_id(const char *id)
+{
+	size_t		len = strlen(id);
+	size_t		sent = len;
+
+	if (len <= SEGMENT_MAX_ID_BYTES / 4)
+		return;					/* no encoding has more than 4 UTF-8 bytes per byte */
+	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
+	{
+		char	   *utf8 = pg_server_to_any(id, (int) len, PG_UTF8);
+
+		sent = strlen(utf8);
+		if (utf8 != id)
+			pfree(utf8);
+	}
+	if (sent > SEGMENT_MAX_ID_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("segment_id is longer than %d bytes", SEGMENT_MAX_ID_BYTES),
+				 errdetail("The value has %zu bytes and begins with \"%s\".", sent,
+						   pnstrdup(id, pg_mbcliplen(id, (int) len, 40))),
+				 errhint("Braze segment ids are short identifiers, such as those GET /segments/list returns.")));
+}
+
+/*
+ * Build the plan of the requests a scan sends, from the values its
  * conditions had when it started; "time_type" is the type of the time
- * column.  Returns NIL when no row can match.
+ * column.  A plan with no request means no row can match.  Values the API
+ * cannot take (a day out of its years, an infinite ending_at, an overlong
+ * segment_id) are refused here, before anything is sent; the number of
+ * requests is not (segment_plan_check_cap), so that EXPLAIN shows it.
  *
  * Normal mode: each segment's day range is cut into windows of at most
- * SEGMENT_WINDOW_DAYS days.  A window [a, b] asks for ending_at = b + 2 and
- * length = b - a + 3: by the observed rule (ending_at itself excluded) that
- * is [a - 1, b + 1], one day of margin on each side, so a boundary or time
+ * SEGMENT_WINDOW_DAYS days (or, for time IN (...), into windows that hold
+ * the days listed).  A window [a, b] asks for ending_at = b + 2 and length
+ * = b - a + 3: by the observed rule (ending_at itself excluded) that is
+ * [a - 1, b + 1], one day of margin on each side, so a boundary or time
  * zone the API never documented cannot lose a day.  Only days a..b of the
  * response are kept, so adjacent windows do not duplicate rows.
  *
@@ -704,23 +854,24 @@ segment_format_day(DateADT day)
  * fixes it): one request per segment with exactly those values; every row
  * the API returns is kept and carries them.
  */
-List *
-segment_build_requests(const SegmentFdwOptions *opts, Oid time_type,
-					   const SegmentCondValue *vals, int nvals)
+SegmentPlan *
+segment_plan_build(const SegmentFdwOptions *opts, Oid time_type,
+				   const SegmentCondValue *vals, int nvals)
 {
+	SegmentPlan *plan = palloc0(sizeof(SegmentPlan));
 	List	   *segments = NIL;
 	bool		constrained = false;
 	Oid			time_base = OidIsValid(time_type) ? getBaseType(time_type) : InvalidOid;
 	DayRange	range;
-	bool		parameter_mode = false;
 	bool		have_length = false;
 	int64		length = 0;
-	char	   *ending_at = NULL;
-	Datum		ending_at_value = (Datum) 0;
-	List	   *requests = NIL;
+	bool		have_ending_at = false;
+	SegmentWindow *listed = NULL;
+	int			nlisted = -1;	/* -1: no usable time = ANY list */
 	ListCell   *lc;
 	int			i;
 
+	plan->url = opts->url;
 	if (opts->segment_id)
 	{
 		segments = list_make1(opts->segment_id);
@@ -736,7 +887,7 @@ segment_build_requests(const SegmentFdwOptions *opts, Oid time_type,
 			segments = add_segments(segments, &constrained, val);
 		else if (cond_is_parameter(val->kind))
 		{
-			parameter_mode = true;
+			plan->parameter_mode = true;
 			if (val->isnull)
 				range.empty = true;
 			else if (val->kind == SEGMENT_COND_LENGTH_EQ)
@@ -764,87 +915,176 @@ segment_build_requests(const SegmentFdwOptions *opts, Oid time_type,
 			}
 			else
 			{
-				/*
-				 * In UTC: the API reads the date as written, so the
-				 * session's TimeZone must not change which days come.
-				 */
-				int			utc = 0;
-				char	   *s = JsonEncodeDateTime(NULL, val->value,
-												   TIMESTAMPTZOID, &utc);
-
-				if (ending_at && strcmp(ending_at, s) != 0)
+				/* two different values: no row; the same one twice: it */
+				if (have_ending_at &&
+					timestamp_cmp_internal(DatumGetTimestampTz(plan->ending_at_value),
+										   DatumGetTimestampTz(val->value)) != 0)
 					range.empty = true;
-				ending_at = s;
-				ending_at_value = val->value;
+				have_ending_at = true;
+				plan->ending_at_value = val->value;
 			}
 		}
 		else
+		{
 			apply_time_cond(&range, val->kind, val->value, val->type,
 							val->isnull, time_base);
+			if (val->kind == SEGMENT_COND_TIME_ANY)
+			{
+				SegmentWindow *days;
+				int			ndays;
+
+				/* any list holds every matching day: keep the shortest */
+				if (listed_days(val->value, val->isnull, time_base,
+								&days, &ndays) &&
+					(nlisted < 0 || ndays < nlisted))
+				{
+					listed = days;
+					nlisted = ndays;
+				}
+			}
+		}
 	}
 
 	/* the planner refused a plan without one (segmentGetForeignPlan) */
 	if (!constrained)
 		elog(ERROR, "segment_fdw: scan started without a condition on segment_id");
 
-	if (parameter_mode)
+	if (plan->parameter_mode)
 	{
-		if (range.empty)
-			return NIL;
-		if (!have_length)
-			length = opts->default_days;
-		range.lo = DATEVAL_NOBEGIN;
-		range.hi = DATEVAL_NOEND;
+		plan->length = have_length ? (int) length : opts->default_days;
+		plan->lo = DATEVAL_NOBEGIN;
+		plan->hi = DATEVAL_NOEND;
+		plan->windows_per_segment = range.empty ? 0 : 1;
 	}
 	else
 	{
 		finish_range(&range, opts->default_days);
+		plan->lo = range.lo;
+		plan->hi = range.hi;
 		if (range.empty)
-			return NIL;
+			plan->windows_per_segment = 0;
+		else if (nlisted >= 0)
+		{
+			plan->windows = listed;
+			plan->windows_per_segment = group_listed_days(listed, nlisted,
+														  range.lo, range.hi);
+		}
+		else
+			plan->windows_per_segment =
+				((int64) range.hi - range.lo) / SEGMENT_WINDOW_DAYS + 1;
 	}
+	if (plan->windows_per_segment == 0)
+		segments = NIL;
 
+	plan->nsegments = list_length(segments);
+	plan->segments = palloc(sizeof(char *) * Max(plan->nsegments, 1));
+	i = 0;
 	foreach(lc, segments)
+		plan->segments[i++] = (char *) lfirst(lc);
+	plan->nrequests = plan->nsegments * plan->windows_per_segment;
+	if (plan->nrequests == 0)
+		return plan;
+
+	/* refuse what would be sent and the API cannot take */
+	for (i = 0; i < plan->nsegments; i++)
+		check_segment_id(plan->segments[i]);
+	if (plan->parameter_mode && have_ending_at)
 	{
-		char	   *segment_id = (char *) lfirst(lc);
-		DateADT		a;
+		/*
+		 * In UTC: the API reads the date as written, so the session's
+		 * TimeZone must not change which days come.
+		 */
+		TimestampTz ts = DatumGetTimestampTz(plan->ending_at_value);
+		int			utc = 0;
 
-		if (parameter_mode)
-		{
-			SegmentRequest *req = palloc0(sizeof(SegmentRequest));
-
-			req->segment_id = segment_id;
-			req->length = (int) length;
-			req->ending_at = ending_at;
-			req->first_day = DATEVAL_NOBEGIN;
-			req->last_day = DATEVAL_NOEND;
-			req->length_isnull = false;
-			req->ending_at_value = ending_at_value;
-			req->ending_at_isnull = (ending_at == NULL);
-			segment_url_for_request(opts->url, req);
-			requests = lappend(requests, req);
-			continue;
-		}
-
-		for (a = range.lo; a <= range.hi; a += SEGMENT_WINDOW_DAYS)
-		{
-			SegmentRequest *req = palloc0(sizeof(SegmentRequest));
-			DateADT		b = Min(range.hi, a + SEGMENT_WINDOW_DAYS - 1);
-
-			req->segment_id = segment_id;
-			req->first_day = a;
-			req->last_day = b;
-			req->length = b - a + 3;
-			req->ending_at = segment_format_day(b + 2);
-			req->length_isnull = true;
-			req->ending_at_isnull = true;
-			segment_url_for_request(opts->url, req);
-			requests = lappend(requests, req);
-
-			CHECK_FOR_INTERRUPTS();
-		}
+		if (TIMESTAMP_NOT_FINITE(ts))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
+					 errmsg("ending_at cannot be %s",
+							TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity"),
+					 errdetail("Braze takes a date and time for ending_at."),
+					 errhint("Leave ending_at out of the query to end the series at the time of the request.")));
+		plan->ending_at = JsonEncodeDateTime(NULL, plan->ending_at_value,
+											 TIMESTAMPTZOID, &utc);
+		/* its day in UTC: TimestampTz and DateADT share an epoch */
+		check_sent_day((DateADT) ((ts - (ts < 0 ? USECS_PER_DAY - 1 : 0)) / USECS_PER_DAY),
+					   plan->ending_at, true);
 	}
+	else if (!plan->parameter_mode)
+	{
+		SegmentRequest first;
 
-	return requests;
+		/* the earliest ending_at is the first window's */
+		segment_plan_request(plan, 0, &first);
+		check_sent_day(first.last_day + 2, first.ending_at, false);
+	}
+	return plan;
+}
+
+/*
+ * Fill in request "i" of "plan" (0 <= i < nrequests), in the current memory
+ * context.
+ */
+void
+segment_plan_request(const SegmentPlan *plan, int64 i, SegmentRequest *req)
+{
+	int64		w = i % plan->windows_per_segment;
+
+	Assert(i >= 0 && i < plan->nrequests);
+	memset(req, 0, sizeof(SegmentRequest));
+	req->segment_id = plan->segments[i / plan->windows_per_segment];
+	if (plan->parameter_mode)
+	{
+		req->length = plan->length;
+		req->ending_at = plan->ending_at;
+		req->first_day = DATEVAL_NOBEGIN;
+		req->last_day = DATEVAL_NOEND;
+		req->length_isnull = false;
+		req->ending_at_value = plan->ending_at_value;
+		req->ending_at_isnull = (plan->ending_at == NULL);
+	}
+	else
+	{
+		if (plan->windows)
+		{
+			req->first_day = plan->windows[w].first_day;
+			req->last_day = plan->windows[w].last_day;
+		}
+		else
+		{
+			req->first_day = plan->lo + (DateADT) (w * SEGMENT_WINDOW_DAYS);
+			req->last_day = Min(plan->hi, req->first_day + SEGMENT_WINDOW_DAYS - 1);
+		}
+		req->length = req->last_day - req->first_day + 3;
+		req->ending_at = segment_format_day(req->last_day + 2);
+		req->length_isnull = true;
+		req->ending_at_isnull = true;
+	}
+	segment_url_for_request(plan->url, req);
+}
+
+/*
+ * Refuse a run of a scan of "relname" that would send more requests than
+ * max_requests, before it sends any: a year mistyped as 0024 must not send
+ * thousands of requests, nor build them.
+ */
+void
+segment_plan_check_cap(const SegmentPlan *plan, const char *relname,
+					   int max_requests)
+{
+	if (plan->nrequests <= max_requests)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("a scan of foreign table \"%s\" would send " INT64_FORMAT " requests to Braze, more than max_requests (%d)",
+					relname, plan->nrequests, max_requests),
+			 plan->parameter_mode ?
+			 errdetail("Segments: %d; requests per segment: 1.",
+					   plan->nsegments) :
+			 errdetail("Segments: %d; requests per segment: " INT64_FORMAT ", one per %d days.",
+					   plan->nsegments, plan->windows_per_segment,
+					   SEGMENT_WINDOW_DAYS),
+			 errhint("Narrow the time range or the segments of the query, or raise the server option max_requests.")));
 }
 
 /*

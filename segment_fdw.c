@@ -60,6 +60,9 @@ void		_PG_init(void);
  */
 #define NO_SEGMENT_COST 1.0e10
 
+/* Requests EXPLAIN lists before it counts the rest */
+#define EXPLAIN_MAX_REQUESTS 5
+
 /* Responses a scan keeps for its rescans (about 100 rows each) */
 #define MAX_CACHED_RESPONSES 4096
 
@@ -93,17 +96,6 @@ typedef struct CachedResponse
 	int			nrows;
 } CachedResponse;
 
-/*
- * One request of a run: its cache key, computed once, and the cached
- * response found when the run started (NULL: it is fetched).
- */
-typedef struct RunItem
-{
-	SegmentRequest *req;
-	char	   *key;
-	CachedResponse *cached;
-} RunItem;
-
 /* Per-column input function, for converting API values */
 typedef struct ColumnInput
 {
@@ -127,14 +119,14 @@ typedef struct SegmentScanState
 
 	MemoryContext scan_cxt;		/* lives as long as the scan */
 	MemoryContext cache_cxt;	/* the cache of responses */
-	MemoryContext run_cxt;		/* one run, between rescans: requests */
+	MemoryContext run_cxt;		/* one run, between rescans: its plan */
 	MemoryContext batch_cxt;	/* the response being returned */
 
-	bool		started;		/* requests built for this run */
-	List	   *requests;		/* SegmentRequest of this run */
-	RunItem    *items;			/* the requests of this run, in order */
-	int			nitems;
-	int			next_item;		/* the next one whose rows to return */
+	char	   *relname;		/* the foreign table, for errors */
+	bool		started;		/* plan built for this run */
+	SegmentPlan *plan;			/* the requests of this run */
+	int64		next_item;		/* the next request whose rows to return */
+	int64		next_pull;		/* the next request the fetch considers */
 	SegmentFetch *fetch;		/* transfers of the uncached requests */
 	HTAB	   *cache;			/* CachedResponse by key, across rescans */
 
@@ -180,7 +172,10 @@ static bool ec_member_is_segment_id(PlannerInfo *root, RelOptInfo *rel,
 static void estimate_costs(SegmentRelInfo *info, double segments,
 						   double rows, Cost *startup_cost,
 						   Cost *total_cost);
-static List *compute_requests(SegmentScanState *state, ExprContext *econtext);
+static SegmentPlan *compute_plan(SegmentScanState *state,
+								 ExprContext *econtext);
+static bool pull_request(void *arg, SegmentRequest *req);
+static void sort_rows(SegmentRow *rows, int nrows, const SegmentRequest *req);
 static bool conds_are_computable(List *exprs);
 static bool next_response(SegmentScanState *state);
 static void store_row(SegmentScanState *state, TupleTableSlot *slot,
@@ -506,6 +501,7 @@ segmentBeginForeignScan(ForeignScanState *node, int eflags)
 	int			field;
 
 	node->fdw_state = state;
+	state->relname = pstrdup(RelationGetRelationName(node->ss.ss_currentRelation));
 
 	/* the user whose mapping holds the key: the view owner, if any */
 	userid = foreign_scan_check_as_user(fsplan, estate);
@@ -566,11 +562,11 @@ segmentBeginForeignScan(ForeignScanState *node, int eflags)
 }
 
 /*
- * Evaluate the scan's conditions and build the list of requests of this
- * run, in the run's memory context.
+ * Evaluate the scan's conditions and build the plan of this run's
+ * requests, in the run's memory context.
  */
-static List *
-compute_requests(SegmentScanState *state, ExprContext *econtext)
+static SegmentPlan *
+compute_plan(SegmentScanState *state, ExprContext *econtext)
 {
 	int			n = list_length(state->cond_states);
 	SegmentCondValue *vals = palloc0(sizeof(SegmentCondValue) * Max(n, 1));
@@ -579,7 +575,7 @@ compute_requests(SegmentScanState *state, ExprContext *econtext)
 			   *lc2,
 			   *lc3;
 	int			i = 0;
-	List	   *requests;
+	SegmentPlan *plan;
 
 	forthree(lc1, state->cond_states, lc2, state->cond_kinds,
 			 lc3, state->cond_exprs)
@@ -592,28 +588,27 @@ compute_requests(SegmentScanState *state, ExprContext *econtext)
 	}
 
 	oldcxt = MemoryContextSwitchTo(state->run_cxt);
-	requests = segment_build_requests(&state->opts,
-									  state->cols.typid[SEGMENT_FIELD_TIME],
-									  vals, n);
+	plan = segment_plan_build(&state->opts,
+							  state->cols.typid[SEGMENT_FIELD_TIME],
+							  vals, n);
 	MemoryContextSwitchTo(oldcxt);
-	return requests;
+	return plan;
 }
 
 /*
- * Start a run: compute its requests and start fetching those not cached.
+ * Start a run: plan its requests, and refuse it if it would send more than
+ * max_requests.  The cap counts every request of the run, those the cache
+ * answers included, so it depends on the query alone; a nested loop checks
+ * it at each outer row.  Requests are built and fetched as rows are asked
+ * for (next_response).
  */
 static void
 start_run(SegmentScanState *state, ExprContext *econtext)
 {
-	List	   *to_fetch = NIL;
-	ListCell   *lc;
-	MemoryContext oldcxt;
-	int			i = 0;
-
 	/*
 	 * A long nested loop over ever new segments would grow the cache without
-	 * end: past MAX_CACHED_RESPONSES, start it over.  Only here, between
-	 * runs: within a run, what was found cached must stay there.
+	 * end: once full, start it over.  Only here, between runs: within a run,
+	 * what was found cached must stay there.
 	 */
 	if (hash_get_num_entries(state->cache) >= MAX_CACHED_RESPONSES)
 	{
@@ -621,33 +616,44 @@ start_run(SegmentScanState *state, ExprContext *econtext)
 		create_cache(state);
 	}
 
-	state->requests = compute_requests(state, econtext);
+	state->plan = compute_plan(state, econtext);
+	segment_plan_check_cap(state->plan, state->relname,
+						   state->opts.max_requests);
 	state->started = true;
 	state->runs++;
-
-	/* decide once what comes from the cache and what is fetched */
-	oldcxt = MemoryContextSwitchTo(state->run_cxt);
-	state->nitems = list_length(state->requests);
 	state->next_item = 0;
-	state->items = palloc(sizeof(RunItem) * Max(state->nitems, 1));
-	foreach(lc, state->requests)
+	state->next_pull = 0;
+}
+
+/*
+ * The fetch's source of requests: the next request of the plan that the
+ * cache cannot answer.  Its decisions agree with next_response's, since
+ * within a run the cache only gains the responses of requests already
+ * handed back, and no two requests of a run are the same.
+ */
+static bool
+pull_request(void *arg, SegmentRequest *req)
+{
+	SegmentScanState *state = (SegmentScanState *) arg;
+
+	while (state->next_pull < state->plan->nrequests)
 	{
-		RunItem    *item = &state->items[i++];
+		char	   *key;
+		bool		cached;
 
-		item->req = (SegmentRequest *) lfirst(lc);
-		item->key = request_key(item->req);
-		item->cached = (CachedResponse *) hash_search(state->cache, &item->key,
-													  HASH_FIND, NULL);
-		if (item->cached == NULL)
-			to_fetch = lappend(to_fetch, item->req);
+		segment_plan_request(state->plan, state->next_pull++, req);
+		key = request_key(req);
+		cached = hash_search(state->cache, &key, HASH_FIND, NULL) != NULL;
+		pfree(key);
+		if (!cached)
+			return true;
+		/* the fetch resets this memory only when it takes a request */
+		pfree(req->url);
+		pfree(req->target);
+		if (!state->plan->parameter_mode)
+			pfree(req->ending_at);
 	}
-	if (to_fetch != NIL)
-		state->fetch = segment_fetch_begin(state->run_cxt, &state->opts,
-										   to_fetch, &state->stats);
-	MemoryContextSwitchTo(oldcxt);
-
-	state->requests_cached += list_length(state->requests) -
-		list_length(to_fetch);
+	return false;
 }
 
 /*
@@ -697,10 +703,43 @@ create_cache(SegmentScanState *state)
 							   HASH_CONTEXT);
 }
 
+static int
+row_day_cmp(const void *a, const void *b)
+{
+	DateADT		da = ((const SegmentRow *) a)->day;
+	DateADT		db = ((const SegmentRow *) b)->day;
+
+	return (da > db) - (da < db);
+}
+
 /*
- * Receive the response to "req" from the fetch and keep its rows in the
- * cache: only the days the request is for, since the margins belong to
- * the neighbouring windows.
+ * Put the rows of a response in ascending order of day, whatever order the
+ * API used, and refuse a day that comes twice: which of its sizes is right
+ * cannot be told, and each day must be returned once.
+ */
+static void
+sort_rows(SegmentRow *rows, int nrows, const SegmentRequest *req)
+{
+	int			i;
+
+	qsort(rows, nrows, sizeof(SegmentRow), row_day_cmp);
+	for (i = 1; i < nrows; i++)
+	{
+		if (rows[i].day == rows[i - 1].day)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("invalid response from Braze: day %s appears more than once",
+							segment_format_day(rows[i].day)),
+					 errdetail("A response holds each day once."),
+					 segment_request_errcontext(req)));
+	}
+}
+
+/*
+ * Receive the response to "req" from the fetch, and keep its rows: only
+ * the days the request is for (the margins belong to the neighbouring
+ * windows), in day order.  They go into the cache for rescans while it has
+ * room; otherwise they live as long as the batch.
  */
 static CachedResponse *
 receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
@@ -712,7 +751,7 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 	int			nrows;
 	int			nkept = 0;
 	int			i;
-	bool		found;
+	bool		keep = hash_get_num_entries(state->cache) < MAX_CACHED_RESPONSES;
 
 	/* the body and its parse are batch data */
 	MemoryContextSwitchTo(state->batch_cxt);
@@ -721,11 +760,14 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 	if (resp.status != 200)
 		segment_report_http_error(&resp, state->opts.api_key);
 	/* the fetch answers in request order */
-	Assert(resp.request == req);
+	if (strcmp(resp.request->target, req->target) != 0)
+		elog(ERROR, "segment_fdw: response to %s received for request %s",
+			 resp.request->target, req->target);
 	nrows = segment_parse_body(&resp, state->opts.api_key, &rows);
 	segment_fetch_release_body(state->fetch, &resp);
+	sort_rows(rows, nrows, req);
 
-	MemoryContextSwitchTo(state->cache_cxt);
+	MemoryContextSwitchTo(keep ? state->cache_cxt : state->batch_cxt);
 	kept = palloc(sizeof(SegmentRow) * Max(nrows, 1));
 	for (i = 0; i < nrows; i++)
 	{
@@ -734,9 +776,16 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 			kept[nkept++] = rows[i];
 	}
 
-	key = pstrdup(key);
-	entry = (CachedResponse *) hash_search(state->cache, &key, HASH_ENTER,
-										   &found);
+	if (keep)
+	{
+		bool		found;
+
+		key = pstrdup(key);
+		entry = (CachedResponse *) hash_search(state->cache, &key, HASH_ENTER,
+											   &found);
+	}
+	else
+		entry = palloc(sizeof(CachedResponse));
 	entry->rows = kept;
 	entry->nrows = nkept;
 	return entry;
@@ -744,26 +793,45 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 
 /*
  * Make the next request's rows current: from the cache, or from the next
- * response of the fetch.  Returns false when the run has no more.
+ * response of the fetch, which starts with the first request the cache
+ * cannot answer.  Returns false when the run has no more.
  */
 static bool
 next_response(SegmentScanState *state)
 {
-	RunItem    *item;
 	SegmentRequest *req;
 	CachedResponse *entry;
 	MemoryContext oldcxt;
+	char	   *key;
 	ColumnInput *in = &state->input[SEGMENT_FIELD_SEGMENT_ID];
 
-	if (state->next_item >= state->nitems)
+	if (state->next_item >= state->plan->nrequests)
 		return false;
-	item = &state->items[state->next_item++];
-	req = item->req;
 
+	/* the request lives as long as its rows are returned: the batch */
 	MemoryContextReset(state->batch_cxt);
 	oldcxt = MemoryContextSwitchTo(state->batch_cxt);
-	entry = item->cached ? item->cached :
-		receive_response(state, req, item->key);
+	req = palloc(sizeof(SegmentRequest));
+	segment_plan_request(state->plan, state->next_item, req);
+	key = request_key(req);
+	entry = (CachedResponse *) hash_search(state->cache, &key, HASH_FIND,
+										   NULL);
+	if (entry)
+		state->requests_cached++;
+	else
+	{
+		if (state->fetch == NULL)
+		{
+			/* the requests before this one were all cached */
+			state->next_pull = state->next_item;
+			MemoryContextSwitchTo(state->run_cxt);
+			state->fetch = segment_fetch_begin(state->run_cxt, &state->opts,
+											   pull_request, state,
+											   &state->stats);
+		}
+		entry = receive_response(state, req, key);
+	}
+	state->next_item++;
 
 	state->current = req;
 	state->rows = entry->rows;
@@ -901,10 +969,9 @@ end_run(SegmentScanState *state)
 	if (state->fetch)
 		segment_fetch_end(state->fetch);
 	state->fetch = NULL;
-	state->requests = NIL;
-	state->items = NULL;
-	state->nitems = 0;
+	state->plan = NULL;
 	state->next_item = 0;
+	state->next_pull = 0;
 	state->current = NULL;
 	state->started = false;
 	MemoryContextReset(state->batch_cxt);
@@ -1004,12 +1071,14 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
 	SegmentScanState *state = (SegmentScanState *) node->fdw_state;
 	List	   *conds = NIL;
-	List	   *requests = NIL;
+	List	   *targets = NIL;
+	SegmentPlan *plan;
 	ListCell   *lc1,
 			   *lc2;
 	bool		computable;
-	int			shown = 0;
-	int			n;
+	int64		shown;
+	int64		n;
+	int64		i;
 
 	if (!es->verbose)
 		return;
@@ -1051,43 +1120,44 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	/* EXPLAIN (GENERIC_PLAN): the parameters have no values */
 	computable = computable && !explain_is_generic_plan(es);
 	if (state->started)
-		requests = state->requests;
+		plan = state->plan;
 	else if (computable)
-		requests = compute_requests(state, node->ss.ps.ps_ExprContext);
+		plan = compute_plan(state, node->ss.ps.ps_ExprContext);
 	else
 	{
 		ExplainPropertyText("Braze Requests", "computed at execution", es);
 		return;
 	}
 
-	n = list_length(requests);
+	/*
+	 * The count, and the first few requests of many, built on demand: plain
+	 * EXPLAIN costs the same for any number of requests, and shows a count
+	 * over max_requests without failing.
+	 */
+	n = plan->nrequests;
+	shown = (n > EXPLAIN_MAX_REQUESTS + 1) ? EXPLAIN_MAX_REQUESTS : n;
+	for (i = 0; i < shown; i++)
+	{
+		SegmentRequest req;
+
+		segment_plan_request(plan, i, &req);
+		targets = lappend(targets, (es->format == EXPLAIN_FORMAT_TEXT) ?
+						  psprintf("GET %s", req.target) : req.target);
+	}
+	if (shown < n)
+		targets = lappend(targets, psprintf("... " INT64_FORMAT " more", n - shown));
+
 	if (es->format != EXPLAIN_FORMAT_TEXT)
 	{
-		List	   *targets = NIL;
-
-		foreach(lc1, requests)
-			targets = lappend(targets, ((SegmentRequest *) lfirst(lc1))->target);
 		ExplainPropertyInteger("Braze Request Count", NULL, n, es);
 		ExplainPropertyList("Braze Requests", targets, es);
 	}
 	else
 	{
-		/* text: one line each, the first few of many */
+		/* text: one line each */
 		ExplainPropertyInteger("Braze Requests", NULL, n, es);
-		foreach(lc1, requests)
-		{
-			if (shown == 5 && n > 6)
-			{
-				ExplainPropertyText("Braze Request",
-									psprintf("... %d more", n - shown), es);
-				break;
-			}
-			ExplainPropertyText("Braze Request",
-								psprintf("GET %s",
-										 ((SegmentRequest *) lfirst(lc1))->target),
-								es);
-			shown++;
-		}
+		foreach(lc1, targets)
+			ExplainPropertyText("Braze Request", (char *) lfirst(lc1), es);
 	}
 
 	if (es->analyze)

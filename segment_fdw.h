@@ -46,6 +46,9 @@
  */
 #define SEGMENT_WINDOW_DAYS (SEGMENT_API_MAX_LENGTH - 2)
 
+/* Longest segment_id sent, in bytes of UTF-8 */
+#define SEGMENT_MAX_ID_BYTES 1024
+
 /*
  * Options of one foreign table, merged from the server, the user mapping
  * and the table itself.
@@ -60,6 +63,7 @@ typedef struct SegmentFdwOptions
 	int			max_response_bytes; /* cap on one body */
 	int			max_retries;	/* retries of a failed request */
 	int			max_retry_wait_ms;	/* longest wait for a rate limit */
+	int			max_requests;	/* cap on the requests of one run of a scan */
 	char	   *ca_file;		/* CA bundle for TLS, or NULL */
 
 	/* user mapping */
@@ -137,6 +141,37 @@ typedef struct SegmentRequest
 	char	   *target;			/* path and query, for EXPLAIN and errors */
 } SegmentRequest;
 
+/* A range of days that one request is for, inclusive */
+typedef struct SegmentWindow
+{
+	DateADT		first_day;
+	DateADT		last_day;
+} SegmentWindow;
+
+/*
+ * The requests of one run of a scan, as segments and days: request i is
+ * built on demand by segment_plan_request, so a plan costs the same memory
+ * whatever the number of requests.  Requests are numbered segment by
+ * segment (in the order given), each segment's windows in day order.
+ */
+typedef struct SegmentPlan
+{
+	const char *url;			/* the server's base URL */
+	char	  **segments;		/* each once, in the order first given */
+	int			nsegments;
+	bool		parameter_mode; /* length or ending_at given: one request per
+								 * segment with exactly those values */
+	int			length;			/* parameter mode: the values sent */
+	char	   *ending_at;		/* NULL to omit */
+	Datum		ending_at_value;
+	DateADT		lo;				/* normal mode: the days of every segment */
+	DateADT		hi;
+	SegmentWindow *windows;		/* the windows of a time IN (...) list, or
+								 * NULL: lo..hi cut every SEGMENT_WINDOW_DAYS */
+	int64		windows_per_segment;
+	int64		nrequests;		/* nsegments * windows_per_segment */
+} SegmentPlan;
+
 /* A row of a response: one day of one segment */
 typedef struct SegmentRow
 {
@@ -168,9 +203,14 @@ extern bool segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
 									 const SegmentColumns *cols,
 									 Expr *clause, SegmentCond *cond);
 extern bool segment_cond_is_segment(SegmentCondKind kind);
-extern List *segment_build_requests(const SegmentFdwOptions *opts,
-									Oid time_type,
-									const SegmentCondValue *vals, int nvals);
+extern SegmentPlan *segment_plan_build(const SegmentFdwOptions *opts,
+									   Oid time_type,
+									   const SegmentCondValue *vals,
+									   int nvals);
+extern void segment_plan_request(const SegmentPlan *plan, int64 i,
+								 SegmentRequest *req);
+extern void segment_plan_check_cap(const SegmentPlan *plan,
+								   const char *relname, int max_requests);
 extern char *segment_format_day(DateADT day);
 extern double segment_estimate_segments(const SegmentFdwOptions *opts,
 										List *conds);
@@ -269,9 +309,17 @@ extern int	segment_request_errcontext(const SegmentRequest *req);
 typedef struct SegmentFetch SegmentFetch;
 
 extern bool segment_log_requests;
+/*
+ * Fills in the next request to send (allocated in the current memory
+ * context, which the fetch resets when it no longer needs the request), or
+ * returns false when there is none.
+ */
+typedef bool (*SegmentNextRequest) (void *arg, SegmentRequest *req);
+
 extern SegmentFetch *segment_fetch_begin(MemoryContext parent,
 										 const SegmentFdwOptions *opts,
-										 List *requests,
+										 SegmentNextRequest next_request,
+										 void *arg,
 										 SegmentFetchStats *stats);
 extern bool segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp);
 extern void segment_fetch_release_body(SegmentFetch *fetch,

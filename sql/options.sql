@@ -22,6 +22,9 @@ CREATE SERVER bad FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'https://rest.ia
 CREATE SERVER bad FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'https://rest.iad-01.braze.com', connect_timeout_ms '3600001');
 CREATE SERVER bad FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'https://rest.iad-01.braze.com', max_concurrency '65');
 CREATE SERVER bad FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'https://rest.iad-01.braze.com', max_concurrency '0');
+-- max_requests: 1 to 1000000 requests per run of a scan
+CREATE SERVER bad FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'https://rest.iad-01.braze.com', max_requests '0');
+CREATE SERVER bad FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'https://rest.iad-01.braze.com', max_requests '1000001');
 -- integers are decimal digits: no sign, space, hex, fractions or exponents
 CREATE SERVER bad FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'https://rest.iad-01.braze.com', max_concurrency '+8');
 CREATE SERVER bad FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'https://rest.iad-01.braze.com', max_concurrency ' 8');
@@ -41,6 +44,8 @@ CREATE SERVER braze_opts FOREIGN DATA WRAPPER segment_fdw
            connect_timeout_ms '1000', max_concurrency '4', max_response_bytes '65536');
 ALTER SERVER braze_opts OPTIONS (SET url 'http://127.0.0.1:1/prefix');
 ALTER SERVER braze_opts OPTIONS (SET max_concurrency '65');
+ALTER SERVER braze_opts OPTIONS (ADD max_requests '1000000');
+ALTER SERVER braze_opts OPTIONS (SET max_requests '1');
 
 -- user mapping: api_key only there, and only header-safe characters
 CREATE USER MAPPING FOR CURRENT_USER SERVER braze_opts OPTIONS (api_key E'abc\r\nX-Injected: 1');

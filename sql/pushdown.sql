@@ -40,7 +40,7 @@ SELECT * FROM segment_sizes
 WHERE segment_id IN ('abc', 'xyz') AND segment_id = 'xyz' AND time = '2024-01-01';
 SELECT * FROM standin.requests();
 
--- time IN (...) and = ANY: the days from the earliest element to the latest
+-- time IN (...) and = ANY: windows that hold the days listed, not the days between
 SELECT standin.reset() \gset
 SELECT * FROM segment_sizes
 WHERE segment_id = 'abc' AND time IN ('2024-01-01', '2024-01-04', '2024-01-02');

@@ -26,6 +26,8 @@ GET /segments/data_series?segment_id=S&length=L[&ending_at=E]
     time-missing, time-not-string, size-float, redirect (302 to a file: URL), endless (a body
     without Content-Length that never ends),
     size-string, size-null, size-missing, size-huge, empty, slow-MS, stall-body, reset, echo-key,
+    days-repeated (every row twice in a row), days-descending (the rows newest first),
+    days-shuffled (rows 0, 2, 4, ... then the odd ones from the last back; the same every time),
     flaky-N-SSS (first N requests with that exact query string fail with SSS; a 429 then says
     X-RateLimit-Reset = now + 1 s), retryafter-N (first N requests: 429 with Retry-After: 1 and
     a reset an hour away), rows-N, huge-N; and the issue-9 boundary ids (echo-key-at-N,
@@ -141,6 +143,13 @@ LAST_ROW_FAULTS = {
     "size-null": lambda r: r.update(size=None),
     "size-missing": lambda r: r.pop("size"),
     "size-huge": lambda r: r.update(size=99999999999999999999),  # json.dumps writes it literally
+}
+# Faults that reorder or repeat the rows of an otherwise normal success body.
+ROW_ORDER_FAULTS = {
+    "days-repeated": lambda rows: [r for r in rows for _ in (0, 1)],   # each day twice in a row
+    "days-descending": lambda rows: rows[::-1],
+    # the same order on every run: even positions first, then the odd ones reversed
+    "days-shuffled": lambda rows: rows[0::2] + rows[1::2][::-1],
 }
 FIXED_BODIES = {
     "message-error": b'{"message": "export failed", "data": []}',
@@ -767,6 +776,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return None
 
         rows = series_rows(seg, end_day, length)
+        if seg in ROW_ORDER_FAULTS:
+            rows = ROW_ORDER_FAULTS[seg](rows)
         if seg in LAST_ROW_FAULTS:
             if not rows:             # nothing to corrupt: add a row so the fault still shows
                 rows.append({"time": "2024-01-01", "size": 0})
