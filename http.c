@@ -28,6 +28,8 @@
 #include "pgstat.h"
 #include "portability/instr_time.h"
 #include "storage/latch.h"
+#include "mb/pg_wchar.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
@@ -132,6 +134,198 @@ segment_check_url(const char *url, char **detail)
 }
 
 /*
+ * URL bases a server not owned by a superuser may use besides Braze's REST
+ * endpoints: the setting segment_fdw.allowed_urls, a comma-separated list.
+ */
+char	   *segment_allowed_urls = NULL;
+
+/* The parts of a URL that decide where it goes, palloc'd */
+typedef struct UrlParts
+{
+	char	   *scheme;
+	char	   *host;
+	char	   *port;			/* the scheme's default when none is given */
+	char	   *path;
+	bool		has_user;
+} UrlParts;
+
+/*
+ * Split "url" into its parts with curl's URL API.  False if curl does not
+ * take it as an absolute URL.
+ */
+static bool
+url_parts(const char *url, UrlParts *parts)
+{
+	CURLU	   *h = curl_url();
+	char	   *part[4] = {NULL, NULL, NULL, NULL};
+	char	   *user = NULL;
+	bool		ok;
+
+	if (h == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+
+	/* nothing in here throws: curl's strings are copied after the cleanup */
+	ok = curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(h, CURLUPART_SCHEME, &part[0], 0) == CURLUE_OK &&
+		curl_url_get(h, CURLUPART_HOST, &part[1], 0) == CURLUE_OK &&
+		curl_url_get(h, CURLUPART_PORT, &part[2], CURLU_DEFAULT_PORT) == CURLUE_OK &&
+		curl_url_get(h, CURLUPART_PATH, &part[3], 0) == CURLUE_OK;
+	parts->has_user = curl_url_get(h, CURLUPART_USER, &user, 0) == CURLUE_OK;
+	curl_free(user);
+	curl_url_cleanup(h);
+
+	if (ok)
+	{
+		parts->scheme = pstrdup(part[0]);
+		parts->host = pstrdup(part[1]);
+		parts->port = pstrdup(part[2]);
+		parts->path = pstrdup(part[3]);
+	}
+	curl_free(part[0]);
+	curl_free(part[1]);
+	curl_free(part[2]);
+	curl_free(part[3]);
+	return ok;
+}
+
+/*
+ * Is "host" the host of a Braze REST endpoint: rest.<instance>.braze.com
+ * or rest.<instance>.braze.eu, the instance written like iad-01 (letters,
+ * a hyphen, digits)?  Compared without regard to case, as DNS does.
+ */
+static bool
+is_braze_host(const char *host)
+{
+	const char *p;
+	const char *end;
+	size_t		len = strlen(host);
+
+	if (pg_strncasecmp(host, "rest.", 5) != 0)
+		return false;
+	if (len > 10 && pg_strcasecmp(host + len - 10, ".braze.com") == 0)
+		end = host + len - 10;
+	else if (len > 9 && pg_strcasecmp(host + len - 9, ".braze.eu") == 0)
+		end = host + len - 9;
+	else
+		return false;
+
+	p = host + 5;
+	if (p >= end || !isalpha((unsigned char) *p))
+		return false;
+	while (p < end && isalpha((unsigned char) *p))
+		p++;
+	if (p >= end || *p++ != '-' || p >= end)
+		return false;
+	while (p < end && isdigit((unsigned char) *p))
+		p++;
+	return p == end;
+}
+
+/*
+ * Does url "u" fall under the URL base "base": the same scheme, host and
+ * port, and a path that is the base's path or below it, by whole segments
+ * ("/v2" covers "/v2" and "/v2/x", not "/v22")?
+ */
+static bool
+url_under_base(const UrlParts *u, const char *base)
+{
+	UrlParts	b;
+	size_t		blen;
+
+	if (!url_parts(base, &b))
+		return false;
+	if (pg_strcasecmp(u->scheme, b.scheme) != 0 ||
+		pg_strcasecmp(u->host, b.host) != 0 ||
+		strcmp(u->port, b.port) != 0)
+		return false;
+	blen = strlen(b.path);
+	while (blen > 0 && b.path[blen - 1] == '/')
+		blen--;
+	return strncmp(u->path, b.path, blen) == 0 &&
+		(u->path[blen] == '\0' || u->path[blen] == '/');
+}
+
+/*
+ * May a server whose owner is not a superuser use "url" (which
+ * segment_check_url accepted)?  Yes for a Braze REST endpoint: https,
+ * rest.<instance>.braze.com or .braze.eu, the default port, no path; and
+ * for a URL under one of the bases of segment_fdw.allowed_urls.  Anything
+ * else (loopback, internal hosts, numeric or encoded addresses) only a
+ * superuser's server may use.
+ */
+bool
+segment_url_is_allowed(const char *url)
+{
+	UrlParts	u;
+	char	   *list;
+	char	   *item;
+	char	   *saveptr = NULL;
+
+	if (!url_parts(url, &u) || u.has_user)
+		return false;
+	if (pg_strcasecmp(u.scheme, "https") == 0 && strcmp(u.port, "443") == 0 &&
+		strcmp(u.path, "/") == 0 && is_braze_host(u.host))
+		return true;
+
+	if (segment_allowed_urls == NULL)
+		return false;
+	list = pstrdup(segment_allowed_urls);
+	for (item = strtok_r(list, ",", &saveptr); item != NULL;
+		 item = strtok_r(NULL, ",", &saveptr))
+	{
+		char	   *end;
+
+		while (*item == ' ')
+			item++;
+		end = item + strlen(item);
+		while (end > item && end[-1] == ' ')
+			*--end = '\0';
+		if (*item != '\0' && url_under_base(&u, item))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Check hook of segment_fdw.allowed_urls: every item must be a URL a
+ * server could have.
+ */
+bool
+segment_check_allowed_urls(char **newval, void **extra, GucSource source)
+{
+	char	   *list;
+	char	   *item;
+	char	   *saveptr = NULL;
+
+	if (*newval == NULL)
+		return true;
+	list = pstrdup(*newval);
+	for (item = strtok_r(list, ",", &saveptr); item != NULL;
+		 item = strtok_r(NULL, ",", &saveptr))
+	{
+		char	   *end;
+		char	   *detail = NULL;
+
+		while (*item == ' ')
+			item++;
+		end = item + strlen(item);
+		while (end > item && end[-1] == ' ')
+			*--end = '\0';
+		if (*item == '\0')
+			continue;
+		if (!segment_check_url(item, &detail))
+		{
+			GUC_check_errdetail("\"%s\": %s", item, detail);
+			return false;
+		}
+	}
+	pfree(list);
+	return true;
+}
+
+/*
  * Append "name=value" to the query of "h", the value percent-encoded by
  * curl.  Does not throw.
  */
@@ -161,18 +355,27 @@ append_param(CURLU *h, const char *name, const char *value)
 /*
  * Set req->url and req->target (path and query) for a request: the API path
  * appended to the server's url, and its parameters encoded by curl's URL
- * API, so a segment id such as "a&b=c d/é" arrives intact.
+ * API, so a segment id such as "a&b=c d/é" arrives intact.  Braze reads
+ * UTF-8: the segment id is converted from the database encoding first, so
+ * 'café' is sent as caf%C3%A9 from a LATIN1 database too.
  */
 void
 segment_url_for_request(const char *base_url, SegmentRequest *req)
 {
-	CURLU	   *h = curl_url();
+	CURLU	   *h;
 	char	   *path = NULL;
 	char	   *url = NULL;
 	char	   *query = NULL;
 	char	   *newpath;
 	size_t		pathlen;
 	CURLUcode	rc;
+	char	   *segment_utf8;
+
+	/* may throw, so before curl allocates anything */
+	segment_utf8 = req->segment_id ?
+		pg_server_to_any(req->segment_id, strlen(req->segment_id), PG_UTF8) :
+		NULL;
+	h = curl_url();
 
 	if (h == NULL)
 		ereport(ERROR,
@@ -213,8 +416,8 @@ segment_url_for_request(const char *base_url, SegmentRequest *req)
 		if (rc == CURLUE_OK)
 			rc = append_param(h, "sort_direction", "asc");
 	}
-	if (rc == CURLUE_OK && req->segment_id)
-		rc = append_param(h, "segment_id", req->segment_id);
+	if (rc == CURLUE_OK && segment_utf8)
+		rc = append_param(h, "segment_id", segment_utf8);
 	if (rc == CURLUE_OK && req->endpoint->windows)
 	{
 		char		length[16];
@@ -394,6 +597,9 @@ write_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 	{
 		size_t		newcap = Max(t->cap * 2, Max(t->len + n + 1, 8192));
 		char	   *newbody;
+
+		/* never more than the largest body allowed (see above) needs */
+		newcap = Min(newcap, t->max_bytes + 1);
 
 		newbody = MemoryContextAllocExtended(t->cxt, newcap,
 											 MCXT_ALLOC_NO_OOM | MCXT_ALLOC_HUGE);

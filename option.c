@@ -4,8 +4,11 @@
  *		  Option validator of segment_fdw, and reading the options and the
  *		  column mapping of a foreign table
  *
- * The validator only checks syntax and ranges: it never touches the
- * network, so a dump restores whether or not Braze can be reached.
+ * The validator only checks syntax, ranges and privileges: it never
+ * touches the network, so a dump restores whether or not Braze can be
+ * reached.  What only a superuser may set (a url other than Braze's,
+ * max_concurrency and max_response_bytes above their caps, ca_file) is
+ * checked again when a server is used, against its owner.
  *
  *-------------------------------------------------------------------------
  */
@@ -79,6 +82,10 @@ static int	int_option_value(DefElem *def, const SegmentFdwOption *opt);
 static void check_api_key(const char *value);
 static SegmentField field_by_name(const char *name);
 static const SegmentEndpoint *endpoint_of(List *options);
+static int	unprivileged_max(const char *optname);
+
+#define BRAZE_URLS_DETAIL \
+	"Servers of other roles may use the REST endpoints of Braze: https://rest.<instance>.braze.com and https://rest.<instance>.braze.eu, such as https://rest.iad-01.braze.com."
 
 PG_FUNCTION_INFO_V1(segment_fdw_validator);
 
@@ -129,7 +136,17 @@ segment_fdw_validator(PG_FUNCTION_ARGS)
 		value = defGetString(def);
 
 		if (opt->max > 0)
-			(void) int_option_value(def, opt);
+		{
+			int			v = int_option_value(def, opt);
+			int			limit = unprivileged_max(opt->optname);
+
+			/* memory for the bodies in flight: see segment_fdw.h */
+			if (v > limit && !superuser())
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("only superusers can set option \"%s\" above %d",
+								opt->optname, limit)));
+		}
 		else if (strcmp(opt->optname, "url") == 0)
 		{
 			char	   *detail = NULL;
@@ -141,6 +158,13 @@ segment_fdw_validator(PG_FUNCTION_ARGS)
 								value),
 						 errdetail("%s", detail),
 						 errhint("Use the REST endpoint of your Braze instance, such as https://rest.iad-01.braze.com.")));
+			/* any other host (loopback, internal services) is a superuser's call */
+			if (!superuser() && !segment_url_is_allowed(value))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("only superusers can set option \"url\" to a URL other than a Braze REST endpoint"),
+						 errdetail(BRAZE_URLS_DETAIL),
+						 errhint("A superuser can allow more URLs with the setting segment_fdw.allowed_urls.")));
 		}
 		else if (strcmp(opt->optname, "api_key") == 0)
 			check_api_key(value);
@@ -247,6 +271,51 @@ int_option_value(DefElem *def, const SegmentFdwOption *opt)
 }
 
 /*
+ * The largest value a role other than a superuser may give an integer
+ * option (INT_MAX: no limit of its own).
+ */
+static int
+unprivileged_max(const char *optname)
+{
+	if (strcmp(optname, "max_concurrency") == 0)
+		return SEGMENT_UNPRIVILEGED_MAX_CONCURRENCY;
+	if (strcmp(optname, "max_response_bytes") == 0)
+		return SEGMENT_UNPRIVILEGED_MAX_RESPONSE_BYTES;
+	return INT_MAX;
+}
+
+/*
+ * A server whose owner is not a superuser (it may have been created by one,
+ * then given away with ALTER SERVER ... OWNER TO, or the url may have been
+ * allowed by segment_fdw.allowed_urls, which has changed since) may use
+ * only what its owner could set now: check it at each use.
+ */
+static void
+check_server_owner(ForeignServer *server, const SegmentFdwOptions *opts)
+{
+	if (superuser_arg(server->owner))
+		return;
+
+	if (!segment_url_is_allowed(opts->url))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("server \"%s\" may not use its url, because its owner is not a superuser",
+						server->servername),
+				 errdetail(BRAZE_URLS_DETAIL),
+				 errhint("Have a superuser own the server, or allow its url with the setting segment_fdw.allowed_urls.")));
+	if (opts->max_concurrency > SEGMENT_UNPRIVILEGED_MAX_CONCURRENCY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("server \"%s\" may not set option \"max_concurrency\" above %d, because its owner is not a superuser",
+						server->servername, SEGMENT_UNPRIVILEGED_MAX_CONCURRENCY)));
+	if (opts->max_response_bytes > SEGMENT_UNPRIVILEGED_MAX_RESPONSE_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("server \"%s\" may not set option \"max_response_bytes\" above %d, because its owner is not a superuser",
+						server->servername, SEGMENT_UNPRIVILEGED_MAX_RESPONSE_BYTES)));
+}
+
+/*
  * An API key goes into an HTTP header: refuse anything that could break
  * out of it (CR, LF, other control characters) or that is not a token.
  * The key itself is never repeated in the message.
@@ -327,6 +396,8 @@ segment_get_options(Oid foreigntableid, Oid userid, SegmentFdwOptions *opts)
 				 errmsg("server \"%s\" has no \"url\" option", server->servername),
 				 errhint("Set it with ALTER SERVER %s OPTIONS (ADD url 'https://rest.iad-01.braze.com').",
 						 quote_identifier(server->servername))));
+
+	check_server_owner(server, opts);
 }
 
 /*

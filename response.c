@@ -17,6 +17,7 @@
 
 #include <json-c/json.h>
 
+#include "catalog/namespace.h"
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
@@ -26,15 +27,34 @@
 
 #include "segment_fdw.h"
 
-/* How much of a body an error message quotes */
+/* How much of a body an error message quotes, and of any other remote text */
 #define BODY_EXCERPT_BYTES 200
+#define REMOTE_TEXT_MAX_BYTES 1000
+#define TIME_TEXT_MAX_BYTES 100
+
+/*
+ * The largest body parsed as one json-c tree, and the largest value (a
+ * member of the top-level object, an element of "data") the walk has
+ * json-c parse on its own.  A tree costs up to about 264 bytes per byte
+ * (a body of empty objects, "[{},{},...]": each has its own hash table),
+ * so 64 kB is at most about 17 MB of json-c memory at any time; a real
+ * body is a few kB, a row about 35 bytes.
+ */
+#define TREE_MAX_BYTES 65536
+#define VALUE_MAX_BYTES 65536
+
+/* Bytes read between two checks for interrupts */
+#define PARSE_CHUNK_BYTES 65536
 
 static bool is_json_space(char c);
 static json_object *parse_json(const SegmentResponse *resp, bool quiet);
-static char *remote_text(const char *s, size_t len, const char *api_key);
+static void check_utf8(const SegmentResponse *resp);
+static char *remote_text(const char *s, size_t len, const char *api_key,
+						 int max_bytes);
 static char *body_excerpt(const SegmentResponse *resp, const char *api_key);
 static const char *status_reason(long status);
-static char *scrub_secret(const char *text, const char *secret);
+static char *mask_secret(const char *s, size_t len, const char *secret,
+						 size_t *outlen);
 
 /*
  * Parse a day written exactly as YYYY-MM-DD, as the API writes them and as
@@ -86,8 +106,10 @@ is_json_space(char c)
 }
 
 /*
- * Parse a body as one JSON value followed by nothing but white space.
- * Returns the root (which the caller must json_object_put), or, on
+ * Parse a body of at most TREE_MAX_BYTES as one JSON value followed by
+ * nothing but white space.  That is one PARSE_CHUNK_BYTES at most, which
+ * json-c parses in about a millisecond, so no check for interrupts is
+ * needed within it.  Returns the root (which the caller must json_object_put), or, on
  * malformed input, NULL if "quiet", else raises an error.
  */
 static json_object *
@@ -99,14 +121,13 @@ parse_json(const SegmentResponse *resp, bool quiet)
 	size_t		end;
 	const char *nul;
 
-	if (resp->len > INT_MAX)
+	/* never a tree of a large body (see TREE_MAX_BYTES) */
+	if (resp->len > TREE_MAX_BYTES)
 	{
 		if (quiet)
 			return NULL;
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_REPLY_HANDLE),
-				 errmsg("response from Braze is too large to parse"),
-				 segment_request_errcontext(resp->request)));
+		elog(ERROR, "segment_fdw: a body of %zu bytes is too large for a tree",
+			 resp->len);
 	}
 
 	/*
@@ -258,7 +279,7 @@ report_row_problem(RowProblem problem, json_object *row, size_t i,
 							i + 1,
 							remote_text(json_object_get_string(time),
 										json_object_get_string_len(time),
-										api_key)),
+										api_key, TIME_TEXT_MAX_BYTES)),
 					 segment_request_errcontext(resp->request)));
 			break;
 		case ROW_NO_SIZE:
@@ -328,7 +349,7 @@ parse_body_tree(const SegmentResponse *resp, const char *api_key,
 					 errdetail_internal("Message: %s",
 										remote_text(json_object_get_string(message),
 													json_object_get_string_len(message),
-													api_key)),
+													api_key, REMOTE_TEXT_MAX_BYTES)),
 					 segment_request_errcontext(resp->request)));
 
 		if (!json_object_object_get_ex(root, "data", &data))
@@ -367,9 +388,14 @@ parse_body_tree(const SegmentResponse *resp, const char *api_key,
 /*
  * A walk over a body by parse_body_fast: where it is, the tokenizers it
  * parses values with, and the value it holds (released on every path).
+ * When "report" is set, a problem raises its error where it is found;
+ * otherwise the walk just returns false.
  */
 typedef struct BodyWalk
 {
+	const SegmentResponse *resp;
+	const char *api_key;
+	bool		report;
 	const char *body;
 	size_t		len;
 	size_t		pos;
@@ -382,14 +408,63 @@ typedef struct BodyWalk
 } BodyWalk;
 
 /*
- * Step over white space.  (Comments, which json-c also allows between
- * values, are left to the tree.)
+ * The walk found malformed JSON at byte "at": raise its error if the walk
+ * reports, else return false.  "jerr" is json-c's complaint, if any.
+ */
+static bool
+walk_bad_json(BodyWalk *w, size_t at, enum json_tokener_error jerr)
+{
+	if (!w->report)
+		return false;
+	if (jerr == json_tokener_continue || at >= w->len)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+				 errmsg("invalid JSON in response from Braze: the body ends after %zu bytes, in the middle of a value",
+						w->len),
+				 errdetail("The response was truncated."),
+				 segment_request_errcontext(w->resp->request)));
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+			 errmsg("invalid JSON in response from Braze: %s at byte %zu",
+					jerr == json_tokener_success ? "unexpected character" :
+					json_tokener_error_desc(jerr), at),
+			 segment_request_errcontext(w->resp->request)));
+	return false;				/* keep compiler quiet */
+}
+
+/*
+ * The walk found JSON of the wrong shape: raise "invalid response from
+ * Braze: <what>" if the walk reports, else return false.
+ */
+static bool
+walk_bad_shape(BodyWalk *w, const char *what)
+{
+	if (w->report)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("invalid response from Braze: %s", what),
+				 segment_request_errcontext(w->resp->request)));
+	return false;
+}
+
+/*
+ * Step over white space, checking for interrupts on long runs of it.
+ * (Comments, which json-c also allows between values, are left to the
+ * tree.)
  */
 static void
 walk_space(BodyWalk *w)
 {
+	size_t		start = w->pos;
+
 	while (w->pos < w->len && is_json_space(w->body[w->pos]))
-		w->pos++;
+	{
+		if (++w->pos - start >= PARSE_CHUNK_BYTES)
+		{
+			CHECK_FOR_INTERRUPTS();
+			start = w->pos;
+		}
+	}
 }
 
 /*
@@ -411,20 +486,37 @@ walk_punct(BodyWalk *w, char c)
 /*
  * Have json-c parse the value that starts at the walk's position, and hold
  * it in w->value (which may be NULL: JSON null).  False if the text there
- * is not one whole value.  json-c also consumes the white space and
- * comments after the value; the walk goes on after them.
+ * is not one whole value, or if the value is longer than VALUE_MAX_BYTES:
+ * json-c is never given more than that at once, so the tree of one value
+ * stays small whatever the body.  "what" names the value for that error.
+ * json-c also consumes the white space and comments after the value; the
+ * walk goes on after them.
  */
 static bool
-walk_value(BodyWalk *w, json_tokener *tok)
+walk_value(BodyWalk *w, json_tokener *tok, const char *what)
 {
+	size_t		avail = Min(w->len - w->pos, VALUE_MAX_BYTES);
+	enum json_tokener_error jerr;
+
 	json_object_put(w->value);
 	w->value = NULL;
 
 	json_tokener_reset(tok);
-	w->value = json_tokener_parse_ex(tok, w->body + w->pos,
-									 (int) (w->len - w->pos));
-	if (json_tokener_get_error(tok) != json_tokener_success)
+	w->value = json_tokener_parse_ex(tok, w->body + w->pos, (int) avail);
+	jerr = json_tokener_get_error(tok);
+	if (jerr == json_tokener_continue && avail < w->len - w->pos)
+	{
+		if (w->report)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_REPLY_HANDLE),
+					 errmsg("invalid response from Braze: %s is larger than %d bytes",
+							what, VALUE_MAX_BYTES),
+					 errdetail("The value starts at byte %zu.", w->pos),
+					 segment_request_errcontext(w->resp->request)));
 		return false;
+	}
+	if (jerr != json_tokener_success)
+		return walk_bad_json(w, w->pos + json_tokener_get_parse_end(tok), jerr);
 	w->pos += json_tokener_get_parse_end(tok);
 	return true;
 }
@@ -435,17 +527,30 @@ walk_value(BodyWalk *w, json_tokener *tok)
 static bool
 walk_data(BodyWalk *w)
 {
-	if (!walk_punct(w, '['))
-		return false;
+	walk_space(w);
+	if (w->pos >= w->len)
+		return walk_bad_json(w, w->pos, json_tokener_continue);
+	if (w->body[w->pos] != '[')
+		return walk_bad_shape(w, "\"data\" is not an array");
+	w->pos++;
 	if (walk_punct(w, ']'))
 		return true;
 	for (;;)
 	{
 		SegmentRow	row;
+		RowProblem	problem;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!walk_value(w, w->element_tok) || check_row(w->value, &row) != ROW_OK)
+		if (!walk_value(w, w->element_tok, "an element of \"data\""))
 			return false;
+		problem = check_row(w->value, &row);
+		if (problem != ROW_OK)
+		{
+			if (w->report)
+				report_row_problem(problem, w->value, w->nrows, w->resp,
+								   w->api_key);
+			return false;
+		}
 		json_object_put(w->value);
 		w->value = NULL;
 
@@ -458,7 +563,9 @@ walk_data(BodyWalk *w)
 
 		if (walk_punct(w, ','))
 			continue;
-		return walk_punct(w, ']');
+		if (walk_punct(w, ']'))
+			return true;
+		return walk_bad_json(w, w->pos, json_tokener_success);
 	}
 }
 
@@ -472,26 +579,47 @@ walk_body(BodyWalk *w)
 	bool		seen_message = false;
 	bool		seen_data = false;
 
-	if (!walk_punct(w, '{'))
-		return false;
+	walk_space(w);
+	if (w->pos >= w->len)
+		return walk_bad_json(w, w->pos, json_tokener_continue);
+	if (w->body[w->pos] != '{')
+	{
+		/* a JSON value of another kind, or no JSON at all */
+		if (strchr("[\"-0123456789tfn", w->body[w->pos]) != NULL)
+			return walk_bad_shape(w, "the body is not a JSON object");
+		return walk_bad_json(w, w->pos, json_tokener_success);
+	}
+	w->pos++;
 	do
 	{
 		bool		is_message;
 		bool		is_data;
+		size_t		name_at;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!walk_value(w, w->member_tok) ||
-			!json_object_is_type(w->value, json_type_string))
+		walk_space(w);
+		name_at = w->pos;
+		if (!walk_value(w, w->member_tok, "a member name"))
 			return false;
+		if (!json_object_is_type(w->value, json_type_string))
+			return walk_bad_json(w, name_at, json_tokener_success);
 		/* C strings, as json-c's objects compare their keys */
 		is_message = strcmp(json_object_get_string(w->value), "message") == 0;
 		is_data = strcmp(json_object_get_string(w->value), "data") == 0;
 		if (!walk_punct(w, ':'))
-			return false;
+			return walk_bad_json(w, w->pos, json_tokener_success);
 
 		/* json-c keeps the last of duplicate members: the tree decides */
 		if ((is_message && seen_message) || (is_data && seen_data))
+		{
+			if (w->report)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+						 errmsg("invalid response from Braze: member \"%s\" appears twice",
+								is_data ? "data" : "message"),
+						 segment_request_errcontext(w->resp->request)));
 			return false;
+		}
 		if (is_data)
 		{
 			seen_data = true;
@@ -500,56 +628,101 @@ walk_body(BodyWalk *w)
 		}
 		else
 		{
-			if (!walk_value(w, w->member_tok))
+			if (!walk_value(w, w->member_tok,
+							is_message ? "member \"message\"" : "a member"))
 				return false;
 			if (is_message)
 			{
 				seen_message = true;
-				if (!json_object_is_type(w->value, json_type_string) ||
-					strcmp(json_object_get_string(w->value), "success") != 0)
+				if (!json_object_is_type(w->value, json_type_string))
+					return walk_bad_shape(w, "no \"message\" string");
+				if (strcmp(json_object_get_string(w->value), "success") != 0)
+				{
+					if (w->report)
+						ereport(ERROR,
+								(errcode(ERRCODE_FDW_ERROR),
+								 errmsg("Braze reported a failure"),
+								 errdetail_internal("Message: %s",
+													remote_text(json_object_get_string(w->value),
+																json_object_get_string_len(w->value),
+																w->api_key,
+																REMOTE_TEXT_MAX_BYTES)),
+								 segment_request_errcontext(w->resp->request)));
 					return false;
+				}
 			}
 		}
 	} while (walk_punct(w, ','));
 
 	if (!walk_punct(w, '}'))
-		return false;
+		return walk_bad_json(w, w->pos, json_tokener_success);
 	walk_space(w);
-	return w->pos == w->len && seen_message && seen_data;
+	if (w->pos != w->len)
+	{
+		if (w->report)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+					 errmsg("invalid JSON in response from Braze: unexpected data after the value at byte %zu",
+							w->pos),
+					 segment_request_errcontext(w->resp->request)));
+		return false;
+	}
+	if (!seen_message)
+		return walk_bad_shape(w, "no \"message\" string");
+	if (!seen_data)
+		return walk_bad_shape(w, "no \"data\"");
+	return true;
 }
 
 /*
  * The fast path of segment_parse_body.  json-c has no streaming interface,
- * and a tree of a whole body costs about 26 bytes of memory per byte of
- * body (every row is an object with its own hash table).  So this walks
- * the top-level object and the "data" array itself, reading only the
+ * and a tree of a whole body costs about 29 bytes of memory per byte of
+ * body for rows, and up to 264 for other JSON (empty objects).  So this
+ * walks the top-level object and the "data" array itself, reading only the
  * white space and punctuation between values, and has json-c parse each
- * value on its own: each member of the top-level object, then each
- * element of "data", each released before the next.  Memory is the body,
- * the rows (an array that doubles as it fills) and one value: one element
- * of "data", or one other member of the top-level object, whole.
+ * value on its own, at most VALUE_MAX_BYTES of it: each member of the
+ * top-level object, then each element of "data", each released before the
+ * next.  Memory is the body, the rows (an array that doubles as it fills)
+ * and one value.  Interrupts are checked between values, and within long
+ * runs of white space.
  *
  * It takes only what a successful response looks like.  On anything else
  * (malformed JSON, a NUL, a duplicate "message" or "data", a row that fails
- * a check, a failure message) it returns false, with *rows NULL, and the
- * caller parses the whole body as a tree, which reports the precise error.
+ * a check, a failure message, a value over VALUE_MAX_BYTES) it returns
+ * false, with *rows NULL, so that the caller can parse a small body as a
+ * tree, which reports the precise error; or, with "report", it raises the
+ * error of the first problem itself (for a body too large for a tree).
  * Every body this accepts, the tree accepts with the same rows: test/fuzz
  * checks it.  The tokenizers' depth limits are what the tree allows at the
  * values' depth.
  */
 static bool
-parse_body_fast(const SegmentResponse *resp, SegmentRow **rows, int *nrows)
+parse_body_fast(const SegmentResponse *resp, const char *api_key, bool report,
+				SegmentRow **rows, int *nrows)
 {
 	BodyWalk   *w;
 	bool		ok = false;
+	const char *nul;
 
 	*rows = NULL;
 	*nrows = 0;
 	/* see parse_json */
-	if (resp->len > INT_MAX || memchr(resp->body, '\0', resp->len) != NULL)
+	nul = memchr(resp->body, '\0', resp->len);
+	if (nul != NULL)
+	{
+		if (report)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+					 errmsg("invalid JSON in response from Braze: NUL character at byte %zu",
+							(size_t) (nul - resp->body)),
+					 segment_request_errcontext(resp->request)));
 		return false;
+	}
 
 	w = palloc0(sizeof(BodyWalk));
+	w->resp = resp;
+	w->api_key = api_key;
+	w->report = report;
 	w->body = resp->body;
 	w->len = resp->len;
 	w->maxrows = 128;
@@ -588,10 +761,52 @@ parse_body_fast(const SegmentResponse *resp, SegmentRow **rows, int *nrows)
 }
 
 /*
+ * A successful body must be UTF-8, as Braze sends it: raise an error at
+ * the first byte that is not.  (NUL bytes are left to the JSON checks.)
+ * Checks for interrupts every PARSE_CHUNK_BYTES.
+ */
+static void
+check_utf8(const SegmentResponse *resp)
+{
+	const unsigned char *body = (const unsigned char *) resp->body;
+	size_t		i = 0;
+	size_t		next_check = PARSE_CHUNK_BYTES;
+
+	while (i < resp->len)
+	{
+		int			l;
+
+		if (i >= next_check)
+		{
+			CHECK_FOR_INTERRUPTS();
+			next_check = i + PARSE_CHUNK_BYTES;
+		}
+		if (body[i] < 0x80)
+		{
+			i++;
+			continue;
+		}
+		l = pg_utf_mblen(body + i);
+		if (i + l > resp->len || !pg_utf8_islegal(body + i, l))
+			ereport(ERROR,
+					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+					 errmsg("invalid response from Braze: invalid UTF-8 at byte %zu", i),
+					 errdetail("Braze sends UTF-8; the byte there is 0x%02X.", body[i]),
+					 segment_request_errcontext(resp->request)));
+		i += l;
+	}
+}
+
+/*
  * Parse a successful response body into rows, in the order sent.  Checks
  * everything the API promises (see parse_body_tree) and raises an error
  * on anything else; rows are never guessed.  Returns the number of rows,
  * and the rows in *rows (palloc'd).
+ *
+ * The body is walked (parse_body_fast); only a body it does not take and
+ * that is at most TREE_MAX_BYTES is parsed as a tree, for the precise
+ * error.  A larger one gets the error of the first problem the walk met,
+ * so no body ever costs more json-c memory than a tree of TREE_MAX_BYTES.
  */
 int
 segment_parse_body(const SegmentResponse *resp, const char *api_key,
@@ -599,69 +814,125 @@ segment_parse_body(const SegmentResponse *resp, const char *api_key,
 {
 	int			nrows;
 
-	if (parse_body_fast(resp, rows, &nrows))
-		return nrows;
-	return parse_body_tree(resp, api_key, rows);
+	check_utf8(resp);
+	if (resp->len <= TREE_MAX_BYTES)
+	{
+		if (parse_body_fast(resp, api_key, false, rows, &nrows))
+			return nrows;
+		return parse_body_tree(resp, api_key, rows);
+	}
+	/* too large for a tree: the walk raises the error of its first problem */
+	if (!parse_body_fast(resp, api_key, true, rows, &nrows))
+		elog(ERROR, "segment_fdw: the walk refused a body without an error");
+	return nrows;
 }
 
 /*
- * Text from the remote for a message: control characters, bytes that are
- * not UTF-8 (json-c keeps both) and, unless the database is UTF-8,
- * non-ASCII characters shown as '?'; line breaks and tabs as spaces; the
- * API key masked.  Never throws on bad input, so it is safe while a json-c
- * tree is held.
+ * Append the character "p" (a valid UTF-8 sequence of "l" bytes) in the
+ * database encoding, or as an escape (\u00E9, \U0001F389) when the
+ * database cannot hold it.  "proc" converts from UTF-8 to the database
+ * encoding (InvalidOid: none is needed, or none exists).  Never throws on
+ * the character.
+ */
+static void
+append_char(StringInfo buf, const unsigned char *p, int l, Oid proc)
+{
+	int			enc = GetDatabaseEncoding();
+	unsigned char converted[MAX_CONVERSION_GROWTH * 4 + 1];
+	pg_wchar	code;
+
+	if (enc == PG_UTF8 || enc == PG_SQL_ASCII)
+	{
+		appendBinaryStringInfo(buf, (const char *) p, l);
+		return;
+	}
+	if (OidIsValid(proc) &&
+		pg_do_encoding_conversion_buf(proc, PG_UTF8, enc,
+									  (unsigned char *) p, l,
+									  converted, sizeof(converted),
+									  true) == l)
+	{
+		appendStringInfoString(buf, (const char *) converted);
+		return;
+	}
+	code = utf8_to_unicode(p);
+	if (code <= 0xFFFF)
+		appendStringInfo(buf, "\\u%04X", (unsigned int) code);
+	else
+		appendStringInfo(buf, "\\U%08X", (unsigned int) code);
+}
+
+/*
+ * Text from the remote for a message, at most about "max_bytes" of it,
+ * then "..." if there was more.  The API key is masked first, on the raw
+ * bytes, so that no cut can leave a part of it.  Then: line breaks and
+ * tabs become spaces; other control characters, backslashes and bytes that
+ * are not UTF-8 (json-c keeps all of them in strings) are escaped (\x07,
+ * \\, \xE9); characters are converted from UTF-8 to the database encoding,
+ * and those it cannot hold are escaped (\u00E9).  Never throws on bad
+ * input, so it is safe while a json-c tree is held.
  */
 static char *
-remote_text(const char *s, size_t len, const char *api_key)
+remote_text(const char *s, size_t len, const char *api_key, int max_bytes)
 {
 	StringInfoData buf;
-	bool		utf8 = (GetDatabaseEncoding() == PG_UTF8);
+	size_t		mlen;
+	char	   *masked = mask_secret(s, len, api_key, &mlen);
+	Oid			proc = InvalidOid;
 	size_t		i = 0;
 
+	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
+		proc = FindDefaultConversionProc(PG_UTF8, GetDatabaseEncoding());
+
 	initStringInfo(&buf);
-	while (i < len)
+	while (i < mlen && buf.len < max_bytes)
 	{
-		const unsigned char *p = (const unsigned char *) s + i;
+		const unsigned char *p = (const unsigned char *) masked + i;
 		int			l;
 
 		if (*p < 0x80)
 		{
-			if (*p >= ' ' && *p != 0x7f)
+			if (*p == '\\')
+				appendStringInfoString(&buf, "\\\\");
+			else if (*p >= ' ' && *p != 0x7f)
 				appendStringInfoChar(&buf, (char) *p);
 			else if (*p == '\n' || *p == '\r' || *p == '\t')
 				appendStringInfoChar(&buf, ' ');
 			else
-				appendStringInfoChar(&buf, '?');
+				appendStringInfo(&buf, "\\x%02X", *p);
 			i++;
 			continue;
 		}
 		l = pg_utf_mblen(p);
-		if (i + l <= len && pg_utf8_islegal(p, l))
+		if (i + l <= mlen && pg_utf8_islegal(p, l))
 		{
-			if (utf8)
-				appendBinaryStringInfo(&buf, (const char *) p, l);
-			else
-				appendStringInfoChar(&buf, '?');
+			append_char(&buf, p, l, proc);
 			i += l;
 		}
 		else
 		{
-			appendStringInfoChar(&buf, '?');	/* not UTF-8 */
+			appendStringInfo(&buf, "\\x%02X", *p);	/* not UTF-8 */
 			i++;
 		}
 	}
-	return scrub_secret(buf.data, api_key);
+	if (i < mlen)
+		appendStringInfoString(&buf, "...");
+	pfree(masked);
+	return buf.data;
 }
 
 /*
- * Quote the start of a body for an error message: at most
- * BODY_EXCERPT_BYTES of it, white space folded, as remote_text cleans it.
+ * Quote the start of a body for an error message: its first
+ * BODY_EXCERPT_BYTES, cleaned as remote_text does, white space folded.
+ * The key is masked before the cut: an echo of it that starts within the
+ * excerpt is masked whole, wherever it ends.
  */
 static char *
 body_excerpt(const SegmentResponse *resp, const char *api_key)
 {
-	char	   *text = remote_text(resp->body, Min(resp->len, BODY_EXCERPT_BYTES),
-								   api_key);
+	size_t		keylen = api_key ? strlen(api_key) : 0;
+	size_t		take = Min(resp->len, BODY_EXCERPT_BYTES + keylen);
+	char	   *text = remote_text(resp->body, take, api_key, BODY_EXCERPT_BYTES);
 	StringInfoData buf;
 	char	   *p;
 
@@ -672,7 +943,8 @@ body_excerpt(const SegmentResponse *resp, const char *api_key)
 			continue;
 		appendStringInfoChar(&buf, *p);
 	}
-	if (resp->len > BODY_EXCERPT_BYTES)
+	/* remote_text marks a cut of what it was given; mark the rest too */
+	if (resp->len > take && (buf.len < 3 || strcmp(buf.data + buf.len - 3, "...") != 0))
 		appendStringInfoString(&buf, "...");
 	return buf.data;
 }
@@ -710,8 +982,9 @@ status_reason(long status)
 
 /*
  * Raise the error for a response whose HTTP status is not 200.  The API's
- * "message" (or, for a body that is not the API's JSON, an excerpt) goes
- * into the detail; a hint says what to check.
+ * "message" (or, for a body that is not the API's JSON or is larger than
+ * TREE_MAX_BYTES, an excerpt) goes into the detail, at most about
+ * REMOTE_TEXT_MAX_BYTES of it; a hint says what to check.
  */
 void
 segment_report_http_error(const SegmentResponse *resp, const char *api_key)
@@ -733,7 +1006,7 @@ segment_report_http_error(const SegmentResponse *resp, const char *api_key)
 			detail = psprintf("Message: %s",
 							  remote_text(json_object_get_string(message),
 										  json_object_get_string_len(message),
-										  api_key));
+										  api_key, REMOTE_TEXT_MAX_BYTES));
 		else if (resp->len > 0)
 			detail = psprintf("Response body: %s", body_excerpt(resp, api_key));
 		else
@@ -800,37 +1073,41 @@ segment_report_http_error(const SegmentResponse *resp, const char *api_key)
 }
 
 /*
- * Return a copy of "text" with every occurrence of "secret" masked, so a
- * remote message that echoes the API key never shows it.
+ * Return a copy of the "len" bytes at "s" (not NUL-terminated, and which may
+ * hold NULs), NUL-terminated, with every occurrence of "secret" replaced by
+ * "********", so a remote text that echoes the API key never shows it.
+ * Its length goes to *outlen.
  */
 static char *
-scrub_secret(const char *text, const char *secret)
+mask_secret(const char *s, size_t len, const char *secret, size_t *outlen)
 {
 	StringInfoData buf;
 	size_t		slen = secret ? strlen(secret) : 0;
-	const char *p = text;
-	const char *hit;
-
-	if (slen == 0)
-		return pstrdup(text);
+	size_t		i = 0;
 
 	initStringInfo(&buf);
-	while ((hit = strstr(p, secret)) != NULL)
+	while (i < len)
 	{
-		appendBinaryStringInfo(&buf, p, hit - p);
-		appendStringInfoString(&buf, "********");
-		p = hit + slen;
+		if (slen > 0 && len - i >= slen && s[i] == secret[0] &&
+			memcmp(s + i, secret, slen) == 0)
+		{
+			appendStringInfoString(&buf, "********");
+			i += slen;
+			continue;
+		}
+		appendStringInfoChar(&buf, s[i]);
+		i++;
 	}
-	appendStringInfoString(&buf, p);
+	*outlen = buf.len;
 	return buf.data;
 }
 
 /*
- * Text from the remote for a message (see remote_text), for the parsers
- * of other files.
+ * Text from the remote for a message (see remote_text), cut at
+ * REMOTE_TEXT_MAX_BYTES, for the parsers of other files.
  */
 char *
 segment_remote_text(const char *s, size_t len, const char *api_key)
 {
-	return remote_text(s, len, api_key);
+	return remote_text(s, len, api_key, REMOTE_TEXT_MAX_BYTES);
 }

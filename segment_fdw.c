@@ -231,6 +231,14 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomStringVariable("segment_fdw.allowed_urls",
+							   "URL bases that servers owned by roles other than superusers may use.",
+							   "A comma-separated list of URLs; a server's url falls under one when scheme, host and port are the same and its path is the base's path or below it.  Braze's REST endpoints are always allowed.",
+							   &segment_allowed_urls,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   segment_check_allowed_urls, NULL, NULL);
 	MarkGUCPrefixReserved("segment_fdw");
 }
 

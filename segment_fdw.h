@@ -23,6 +23,7 @@
 #include "nodes/pathnodes.h"
 #include "nodes/pg_list.h"
 #include "utils/date.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 
 #include "segment_compat.h"
@@ -32,6 +33,14 @@
 /* The documented limits of the API */
 #define SEGMENT_API_MAX_LENGTH 100	/* days of one data_series request */
 #define SEGMENT_LIST_PAGE_SIZE 100	/* segments of one full list page */
+
+/*
+ * The most a server whose owner is not a superuser may set, so that any
+ * role that can create a server has a bound on one query's memory: the
+ * bodies in flight (max_concurrency x max_response_bytes) and their rows.
+ */
+#define SEGMENT_UNPRIVILEGED_MAX_CONCURRENCY 16
+#define SEGMENT_UNPRIVILEGED_MAX_RESPONSE_BYTES (8 * 1024 * 1024)
 
 /*
  * Days of data one request is asked to cover.  The API's boundary and time
@@ -396,7 +405,11 @@ typedef struct SegmentFetchStats
 } SegmentFetchStats;
 
 /* in http.c */
+extern char *segment_allowed_urls;
 extern bool segment_check_url(const char *url, char **detail);
+extern bool segment_url_is_allowed(const char *url);
+extern bool segment_check_allowed_urls(char **newval, void **extra,
+									   GucSource source);
 extern void segment_url_for_request(const char *base_url,
 									SegmentRequest *req);
 extern void *segment_make_headers(const char *api_key);

@@ -67,9 +67,10 @@ SELECT * FROM segment_sizes WHERE segment_id = 'size-missing' AND time = '2024-0
 SELECT * FROM segment_sizes WHERE segment_id = 'size-huge' AND time = '2024-01-01';
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM segment_sizes WHERE segment_id = 'size-negative' AND time = '2024-01-01';
--- remote text is cleaned before it is shown: NUL, control characters and
--- bytes that are not UTF-8 show as '?'
+-- a successful body must be UTF-8; in an error's message, NUL, control
+-- characters and bytes that are not UTF-8 are escaped
 SELECT * FROM segment_sizes WHERE segment_id = 'bad-time-bytes' AND time = '2024-01-01';
+\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM segment_sizes WHERE segment_id = 'message-bytes' AND time = '2024-01-01';
 -- an empty series is not an error: no rows
 SELECT * FROM segment_sizes WHERE segment_id = 'empty' AND time = '2024-01-01';

@@ -23,6 +23,7 @@ CREATE ROLE regress_tls_owner;
 GRANT USAGE ON FOREIGN DATA WRAPPER segment_fdw TO regress_tls_owner;
 ALTER SERVER braze_tls OWNER TO regress_tls_owner;
 SET ROLE regress_tls_owner;
+-- (its url, 127.0.0.1, is a superuser's too: so no option of it can change)
 ALTER SERVER braze_tls OPTIONS (SET ca_file '/etc/ssl/certs/ca-certificates.crt');
 ALTER SERVER braze_tls OPTIONS (DROP ca_file);
 CREATE SERVER braze_mine FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'https://rest.iad-01.braze.com', ca_file '/etc/passwd');

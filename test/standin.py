@@ -30,7 +30,9 @@ GET /segments/data_series?segment_id=S&length=L[&ending_at=E]
     days-shuffled (rows 0, 2, 4, ... then the odd ones from the last back; the same every time),
     flaky-N-SSS (first N requests with that exact query string fail with SSS; a 429 then says
     X-RateLimit-Reset = now + 1 s), retryafter-N (first N requests: 429 with Retry-After: 1 and
-    a reset an hour away), rows-N, huge-N.
+    a reset an hour away), rows-N, huge-N; and the issue-9 boundary ids (echo-key-at-N,
+    long-message-N, utf8-message, bad-utf8, max-rows-N, heavy-rows-N, bad-tail-N, big-member-N:
+    see the block "issue 9: boundaries").
 
 The workspace's segment catalog (list and details), the same on every run: segments i = 1..N,
 N = 230 by default (/__control/set?catalog=N, 0..100000; reset restores 230).  Segment i:
@@ -240,6 +242,87 @@ def rows_body(n):
 
 def huge_body(nbytes):
     return rows_body(max(1, nbytes // 38))   # a row is ~38 bytes with its separator
+
+
+# ---- issue 9: boundaries ---------------------------------------------------------------------
+# Bodies for the limits on remote text, memory, parsing time and encoding (data_series only;
+# magic segment ids, after auth and validation; N is a byte count, at most 400,000,000):
+#   echo-key-at-N    401, text/plain: N bytes of "x", the caller's key, then 300 bytes of "y"
+#                    (the key across the 200-byte excerpt's edge when N is near 200)
+#   long-message-N   400 {"message": "<N characters: 0123456789 repeated>"}
+#   utf8-message     500 {"message": "café 🎉 naïve"} in raw UTF-8
+#   bad-utf8         200 a success body whose extra member "note" holds the byte 0xE9 (not
+#                    UTF-8) at byte 80
+#   max-rows-N       200 at most N bytes of compact rows, as many as fit, one per day from
+#                    0001-01-01 ascending (at most 3,652,059: up to 9999-12-31), size = index
+#   heavy-rows-N     200 at most N bytes of rows, each with a member "x" of about 60,000 bytes
+#                    of empty objects [{},{},...] (the dearest JSON json-c can be given whole)
+#   bad-tail-N       200 max-rows-N, then one more row whose time is "2024-13-45"
+#   big-member-N     200 one row, then a member "x" of N bytes of empty objects
+BOUNDARY_MAX = 400_000_000
+COMPACT_DAY0 = dt.date(1, 1, 1).toordinal()
+HEAVY_X = "[" + ",".join(["{}"] * 20000) + "]"          # 59,999 bytes
+
+
+@functools.lru_cache(maxsize=20)
+def compact_rows(nbytes):
+    """Compact rows, one per day from 0001-01-01, as many as fit in nbytes with the envelope."""
+    head, tail = b'{"message":"success","data":[', b"]}"
+    budget, out, i = nbytes - len(head) - len(tail), [], 0
+    last = dt.date(9999, 12, 31).toordinal() - COMPACT_DAY0
+    while i <= last:
+        row = '{"time":"%s","size":%d}' % (dt.date.fromordinal(COMPACT_DAY0 + i).isoformat(), i)
+        if budget < len(row) + (1 if out else 0):
+            break
+        budget -= len(row) + (1 if out else 0)
+        out.append(row)
+        i += 1
+    return head, ",".join(out).encode("ascii"), tail
+
+
+@functools.lru_cache(maxsize=20)       # memory_bounds.sh asks for 16 bodies of 8 MB at once
+def boundary_body_cached(kind, n):
+    if kind == "max-rows":
+        head, rows, tail = compact_rows(n)
+        return head + rows + tail
+    if kind == "bad-tail":
+        head, rows, tail = compact_rows(n)
+        return head + rows + b',{"time":"2024-13-45","size":1}' + tail
+    if kind == "heavy-rows":
+        rows, size = [], 31
+        while True:
+            row = '{"time":"%s","size":%d,"x":%s}' % (
+                dt.date.fromordinal(EPOCH_ORD + len(rows)).isoformat(), len(rows), HEAVY_X)
+            if size + len(row) + 1 > n:
+                break
+            size += len(row) + 1
+            rows.append(row)
+        return ('{"message":"success","data":[' + ",".join(rows) + "]}").encode("ascii")
+    if kind == "big-member":
+        objs = ",".join(["{}"] * max(1, (n - 2) // 3))
+        return ('{"message":"success","data":[{"time":"2024-01-01","size":1}],"x":['
+                + objs + "]}").encode("ascii")
+    return None
+
+
+def boundary_response(seg, key):
+    """(status, body, content type) for an issue-9 magic id, or None."""
+    if seg == "utf8-message":
+        return 500, ubytes({"message": "café 🎉 naïve"}), "application/json"
+    if seg == "bad-utf8":
+        return 200, (b'{"message": "success", "data": [{"time": "2024-01-01", "size": 1}], '
+                     b'"note": "caf\xe9"}'), "application/json"
+    m = re.fullmatch(r"(echo-key-at|long-message|max-rows|heavy-rows|bad-tail|big-member)-"
+                     r"([0-9]{1,9})", seg, re.ASCII)
+    if not m or int(m[2]) > BOUNDARY_MAX:
+        return None
+    kind, n = m[1], int(m[2])
+    if kind == "echo-key-at":
+        return 401, b"x" * n + key.encode("utf-8") + b"y" * 300, "text/plain"
+    if kind == "long-message":
+        text = ("0123456789" * (n // 10 + 1))[:n]
+        return 400, jbytes({"message": text}), "application/json"
+    return 200, boundary_body_cached(kind, n), "application/json"
 
 
 # ---- the workspace's segment catalog: /segments/list and /segments/details -------------------
@@ -648,6 +731,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             end_day = utc_today()
 
         # Faults chosen by magic segment ids.
+        boundary = boundary_response(seg, key)     # issue 9: boundaries (see above)
+        if boundary is not None:
+            return send(boundary[0], boundary[1], boundary[2])
         if seg in FIXED_BODIES:
             return send(200, FIXED_BODIES[seg])
         if seg in FIXED_ERRORS:

@@ -12,6 +12,8 @@
  *   functions);
  * - by the fast walk again, with a cancel arriving at its first, second,
  *   third or fourth CHECK_FOR_INTERRUPTS;
+ * - by the fast walk raising the error of the first problem it meets, as
+ *   it does for a body too large to be parsed as a tree;
  * - by segment_parse_body, as a successful response;
  * - by segment_report_http_error, as an HTTP 503.
  *
@@ -66,7 +68,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int			nfast;
 		int			i;
 
-		if (parse_body_fast(&resp, &fast_rows, &nfast))
+		if (parse_body_fast(&resp, "fuzz-secret", false, &fast_rows, &nfast))
 		{
 			/* would raise an error, and so abort, where the walk did not */
 			PG_exception_stack = NULL;
@@ -90,9 +92,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		SegmentRow *rows;
 		int			n;
 
-		(void) parse_body_fast(&resp, &rows, &n);
+		(void) parse_body_fast(&resp, "fuzz-secret", false, &rows, &n);
 	}
 	InterruptPending = false;
+
+	/* the walk reporting its first problem, as for a body too large for a tree */
+	PG_exception_stack = &jump;
+	if (sigsetjmp(jump, 0) == 0)
+	{
+		SegmentRow *rows;
+		int			n;
+
+		(void) parse_body_fast(&resp, "fuzz-secret", true, &rows, &n);
+	}
 
 	PG_exception_stack = &jump;
 	if (sigsetjmp(jump, 0) == 0)

@@ -15,6 +15,7 @@
 
 #include <setjmp.h>
 
+#include "catalog/namespace.h"
 #include "datatype/timestamp.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -262,6 +263,21 @@ pg_any_to_server(const char *s, int len, int encoding)
 	memcpy(p, s, len);
 	p[len] = '\0';
 	return p;
+}
+
+/* the database is UTF-8 here: no conversion is ever looked up or run */
+Oid
+FindDefaultConversionProc(int32 for_encoding, int32 to_encoding)
+{
+	abort();
+}
+
+int
+pg_do_encoding_conversion_buf(Oid proc, int src_encoding, int dest_encoding,
+							  unsigned char *src, int srclen,
+							  unsigned char *dest, int destlen, bool noError)
+{
+	abort();
 }
 
 TimestampTz
