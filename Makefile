@@ -6,13 +6,15 @@ MODULE_big = segment_fdw
 OBJS = \
 	$(WIN32RES) \
 	catalog.o \
+	day.o \
 	endpoint.o \
 	fetch.o \
 	http.o \
 	option.o \
 	request.o \
 	response.o \
-	segment_fdw.o
+	segment_fdw.o \
+	url.o
 
 EXTENSION = segment_fdw
 DATA = segment_fdw--1.0.sql

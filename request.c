@@ -647,15 +647,6 @@ add_segments(List *segments, bool *constrained, const SegmentCondValue *val)
 }
 
 /*
- * Format a day as YYYY-MM-DD, whatever the session's DateStyle.
- */
-char *
-segment_format_day(DateADT day)
-{
-	return JsonEncodeDateTime(NULL, DateADTGetDatum(day), DATEOID, NULL);
-}
-
-/*
  * The days of a time = ANY (array) condition, each as the range of days
  * that can hold it (one day, or three when a timestamptz is involved, see
  * apply_time_bound); false when an element cannot be read as a day, so the

@@ -8,11 +8,13 @@
  * The files of the extension, by concern:
  *	segment_fdw.c	handler and FDW callbacks (sizes, paths, plan, scan, EXPLAIN)
  *	endpoint.c		the endpoints: data_series, list, details
+ *	day.c			days as the API writes them, YYYY-MM-DD
  *	catalog.c		json-c: list and details bodies -> rows
  *	option.c		option validator; reading options and column mapping
  *	request.c		scan conditions -> the list of HTTP requests
  *	fetch.c			a scan's requests: concurrency, order, retries, rate limits
- *	http.c			libcurl: URLs, the shared multi handle, transfers, waiting
+ *	url.c			URLs: a server's url, who may use it, a request's URL
+ *	http.c			libcurl: the shared multi handle, transfers, waiting
  *	response.c		json-c: response bodies -> raw rows; HTTP error reports
  *
  *-------------------------------------------------------------------------
@@ -302,6 +304,10 @@ typedef struct SegmentResponse
 	bool		out_of_retries; /* max_retries attempts were made */
 } SegmentResponse;
 
+/* in day.c */
+extern bool segment_parse_day(const char *str, DateADT *day);
+extern char *segment_format_day(DateADT day);
+
 /* in endpoint.c */
 extern const SegmentEndpoint *segment_endpoint_by_name(const char *name);
 extern bool segment_endpoint_has_field(const SegmentEndpoint *endpoint,
@@ -332,7 +338,6 @@ extern void segment_plan_check_cap(const SegmentPlan *plan,
 								   const char *relname, int max_requests);
 extern void segment_plan_next_page(SegmentPlan *plan, const char *relname,
 								   int max_requests);
-extern char *segment_format_day(DateADT day);
 extern double segment_estimate_segments(const SegmentFdwOptions *opts,
 										List *conds);
 extern double segment_estimate_days(PlannerInfo *root,
@@ -404,7 +409,7 @@ typedef struct SegmentFetchStats
 	int64		status_count[SEGMENT_STATUS_SLOTS];
 } SegmentFetchStats;
 
-/* in http.c */
+/* in url.c */
 extern char *segment_allowed_urls;
 extern bool segment_check_url(const char *url, char **detail);
 extern bool segment_url_is_allowed(const char *url);
@@ -412,6 +417,9 @@ extern bool segment_check_allowed_urls(char **newval, void **extra,
 									   GucSource source);
 extern void segment_url_for_request(const char *base_url,
 									SegmentRequest *req);
+extern int	segment_request_errcontext(const SegmentRequest *req);
+
+/* in http.c */
 extern void *segment_make_headers(const char *api_key);
 extern void segment_free_headers(void *headers);
 extern void segment_transfer_start(SegmentTransfer *t,
@@ -424,7 +432,6 @@ extern long segment_transfer_time_left(SegmentTransfer *t,
 pg_noreturn extern void segment_report_transfer_error(const SegmentTransfer *t,
 										  const SegmentHttpConfig *http,
 										  int attempts);
-extern int	segment_request_errcontext(const SegmentRequest *req);
 
 /* in fetch.c */
 typedef struct SegmentFetch SegmentFetch;
@@ -448,7 +455,6 @@ extern void segment_fetch_release_body(SegmentFetch *fetch,
 extern void segment_fetch_end(SegmentFetch *fetch);
 
 /* in response.c */
-extern bool segment_parse_day(const char *str, DateADT *day);
 extern int	segment_parse_body(const SegmentResponse *resp,
 							   const char *api_key, SegmentRow **rows);
 extern int	segment_parse_list(const SegmentResponse *resp,

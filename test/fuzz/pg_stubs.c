@@ -20,6 +20,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/datetime.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -316,4 +317,11 @@ j2date(int jd, int *year, int *month, int *day)
 	*day = e - (153 * m + 2) / 5 + 1;
 	*month = m + 3 - 12 * (m / 10);
 	*year = 100 * b + d - 4800 + m / 10;
+}
+
+/* day.c writes days with it; the parser only reads them */
+char *
+JsonEncodeDateTime(char *buf, Datum value, Oid typid, const int *tzp)
+{
+	return pstrdup("");
 }
