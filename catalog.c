@@ -6,8 +6,9 @@
  *
  * A list page holds at most 100 segments and a details body one segment,
  * so both are small by nature: a body is parsed as one json-c tree, but
- * only up to CATALOG_MAX_BYTES (a larger one is refused, so that no body
- * costs more memory than a tree of that size), fed to json-c in chunks
+ * only up to LIST_MAX_BYTES or DETAILS_MAX_BYTES (a larger one is refused,
+ * so that no body costs more memory than a tree of that size), and only
+ * once the whole body is known to be UTF-8; fed to json-c in chunks
  * with a check for interrupts between them.  Text is converted from UTF-8
  * (Braze's) to the database encoding, which also checks it.
  *
@@ -29,10 +30,15 @@
 #include "segment_fdw.h"
 
 /*
- * Largest catalog body parsed: 2,500 bytes for each segment of a full list
- * page, where a real one needs a few hundred.
+ * Largest bodies parsed, so that a tree costs at most about 270 bytes a
+ * byte of them (see README, worst-case memory): a list page, 2,500 bytes for
+ * each of its 100 segments, where a real one needs a few hundred (a list
+ * scan holds one body at a time); a details body, 64 kB, where a real one
+ * needs a few hundred bytes (a details scan holds max_concurrency bodies,
+ * as a data_series scan, whose parse never costs more than 64 kB's tree).
  */
-#define CATALOG_MAX_BYTES (256 * 1024)
+#define LIST_MAX_BYTES (256 * 1024)
+#define DETAILS_MAX_BYTES (64 * 1024)
 
 /* Bytes json-c is given between two checks for interrupts */
 #define CATALOG_CHUNK_BYTES 65536
@@ -71,16 +77,22 @@ parse_tree(const SegmentResponse *resp)
 	volatile size_t end = 0;
 	const char *nul;
 
-	if (resp->len > CATALOG_MAX_BYTES)
+	int			max_bytes = resp->request->endpoint->paged ?
+		LIST_MAX_BYTES : DETAILS_MAX_BYTES;
+
+	if (resp->len > max_bytes)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_REPLY_HANDLE),
 				 errmsg("response from Braze is larger than %d bytes, the most GET %s takes",
-						CATALOG_MAX_BYTES, resp->request->endpoint->path),
+						max_bytes, resp->request->endpoint->path),
 				 errdetail("The body has %zu bytes; a page of %d segments, or the details of one, has a few kilobytes.",
 						   resp->len, SEGMENT_LIST_PAGE_SIZE),
 				 segment_request_errcontext(resp->request)));
 
 	/* no raw NUL in JSON text: json-c would stop reading there */
+	/* Braze sends UTF-8, as for data_series */
+	segment_check_utf8(resp);
+
 	nul = memchr(resp->body, '\0', resp->len);
 	if (nul != NULL)
 		ereport(ERROR,

@@ -48,7 +48,6 @@
 
 static bool is_json_space(char c);
 static json_object *parse_json(const SegmentResponse *resp, bool quiet);
-static void check_utf8(const SegmentResponse *resp);
 static char *remote_text(const char *s, size_t len, const char *api_key,
 						 int max_bytes);
 static char *body_excerpt(const SegmentResponse *resp, const char *api_key);
@@ -725,8 +724,8 @@ parse_body_fast(const SegmentResponse *resp, const char *api_key, bool report,
  * the first byte that is not.  (NUL bytes are left to the JSON checks.)
  * Checks for interrupts every PARSE_CHUNK_BYTES.
  */
-static void
-check_utf8(const SegmentResponse *resp)
+void
+segment_check_utf8(const SegmentResponse *resp)
 {
 	const unsigned char *body = (const unsigned char *) resp->body;
 	size_t		i = 0;
@@ -774,7 +773,7 @@ segment_parse_body(const SegmentResponse *resp, const char *api_key,
 {
 	int			nrows;
 
-	check_utf8(resp);
+	segment_check_utf8(resp);
 	if (resp->len <= TREE_MAX_BYTES)
 	{
 		if (parse_body_fast(resp, api_key, false, rows, &nrows))

@@ -461,6 +461,7 @@ extern int	segment_parse_list(const SegmentResponse *resp,
 							   const char *api_key, void **rows);
 extern int	segment_parse_details(const SegmentResponse *resp,
 								  const char *api_key, void **rows);
+extern void segment_check_utf8(const SegmentResponse *resp);
 extern char *segment_remote_text(const char *s, size_t len,
 								 const char *api_key);
 pg_noreturn extern void segment_report_http_error(const SegmentResponse *resp,

@@ -146,6 +146,8 @@ SELECT standin_set('list_fault_page=0&list_fault=tag-not-string');
 SELECT count(*) FROM braze.segments;
 SELECT standin_set('list_fault_page=0&list_fault=not-json');
 SELECT count(*) FROM braze.segments;
+SELECT standin_set('list_fault_page=0&list_fault=message-bytes');
+SELECT count(*) FROM braze.segments;
 SELECT standin_set('list_fault_page=0&list_fault=echo-key');
 SELECT count(*) FROM braze.segments;
 SELECT standin.reset() \gset
@@ -204,6 +206,7 @@ SELECT * FROM braze.segment_details WHERE segment_id = 'details-tags-not-array';
 SELECT * FROM braze.segment_details WHERE segment_id = 'details-tag-not-string';
 SELECT * FROM braze.segment_details WHERE segment_id = 'details-teams-not-array';
 SELECT * FROM braze.segment_details WHERE segment_id = 'message-error';
+SELECT * FROM braze.segment_details WHERE segment_id = 'details-huge';
 -- retried like data_series
 SELECT standin.reset() \gset
 SELECT segment_id, name FROM braze.segment_details WHERE segment_id = 'flaky-2-503';

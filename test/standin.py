@@ -94,7 +94,8 @@ GET /segments/details?segment_id=S
     details-created-missing, details-created-null, details-created-offset (created_at
     "2020-01-01T14:00:00+02:00": valid, the same instant as cat-0001's), details-missing-name,
     details-name-not-string (42), details-description-not-string (5), details-tags-not-array
-    ("vip"), details-tag-not-string (["vip", 7]), details-teams-not-array ("Growth").
+    ("vip"), details-tag-not-string (["vip", 7]), details-teams-not-array ("Growth"),
+    details-huge (a description of 70,000 bytes: a body over 64 kB).
 
 The three endpoints share the request log, the stats, latency_ms and the one X-RateLimit-Remaining
 count (one workspace limit); fail_every counts data_series requests only.  A list request is
@@ -441,6 +442,7 @@ DETAILS_FAULTS = {
     "details-tags-not-array": lambda d: d.update(tags="vip"),
     "details-tag-not-string": lambda d: d.update(tags=["vip", 7]),
     "details-teams-not-array": lambda d: d.update(teams="Growth"),
+    "details-huge": lambda d: d.update(description="x" * 70000),
 }
 DETAILS_BODIES = {
     "message-error": b'{"message": "export failed"}',
