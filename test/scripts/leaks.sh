@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# No leaks: one session runs about 2,500 queries that succeed or fail at
+# No leaks: one session runs about 3,300 queries that succeed or fail at
 # every point (HTTP error, malformed body, broken connection, timeout,
-# conversion error, statement_timeout), at top level and inside exception
+# conversion error, statement_timeout; list and details bodies too), at top level and inside exception
 # blocks (subtransactions); its resident memory, its memory contexts and its
 # open file descriptors must stay flat after a warm-up.
 set -uo pipefail
@@ -11,7 +11,10 @@ psql_q -c "CREATE SERVER leak_braze FOREIGN DATA WRAPPER segment_fdw
     OPTIONS (url '$SEGMENT_FDW_TEST_URL', max_retries '0', timeout_ms '20');
   CREATE USER MAPPING FOR CURRENT_USER SERVER leak_braze OPTIONS (api_key 'regress-key');
   CREATE FOREIGN TABLE leak_sizes (segment_id text, time date, size bigint) SERVER leak_braze;
-  CREATE FOREIGN TABLE leak_short (segment_id varchar(2), time date, size bigint) SERVER leak_braze;"
+  CREATE FOREIGN TABLE leak_short (segment_id varchar(2), time date, size bigint) SERVER leak_braze;
+  CREATE FOREIGN TABLE leak_list (id text, name text, tags text[]) SERVER leak_braze OPTIONS (endpoint 'list');
+  CREATE FOREIGN TABLE leak_details (segment_id text, name text, created_at timestamptz, teams text[])
+    SERVER leak_braze OPTIONS (endpoint 'details');"
 trap 'psql_q -c "DROP SERVER leak_braze CASCADE" >/dev/null 2>&1' EXIT
 
 # one round of the mix, inside a loop of exception blocks
@@ -31,6 +34,10 @@ BEGIN
       \$q\$SELECT count(*) FROM leak_sizes WHERE segment_id = 'reset' AND time = '2024-01-01'\$q\$,
       \$q\$SELECT count(*) FROM leak_sizes WHERE segment_id IN ('abc', 'slow-1000') AND time = '2024-01-01'\$q\$,
       \$q\$SELECT count(*) FROM leak_short WHERE segment_id = 'abc' AND time = '2024-01-01'\$q\$,
+      \$q\$SELECT count(*) FROM leak_list WHERE name LIKE 'Trial%'\$q\$,
+      \$q\$SELECT count(*) FROM leak_details WHERE segment_id IN ('cat-0001', 'details-tag-not-string')\$q\$,
+      \$q\$SELECT count(*) FROM leak_details WHERE segment_id IN ('cat-0002', 'truncated')\$q\$,
+      \$q\$SELECT count(*) FROM leak_details WHERE segment_id = 'details-bad-created'\$q\$,
       \$q\$SELECT count(*) FROM (SELECT * FROM leak_sizes WHERE segment_id = 'abc' AND time >= '2023-01-01' LIMIT 1) s\$q\$
     ] LOOP
       BEGIN
@@ -71,7 +78,7 @@ out=$({
 first=$(head -1 <<<"$out")
 last=$(tail -1 <<<"$out")
 echo "# after warm-up: $first"
-echo "# after ~2,500 more queries: $last"
+echo "# after ~3,300 more queries: $last"
 val() { sed -E "s/.*$1=([0-9]+).*/\\1/" <<<"$2"; }
 rss_growth=$(($(val rss_kb "$last") - $(val rss_kb "$first")))
 ctx_growth=$(($(val contexts_bytes "$last") - $(val contexts_bytes "$first")))
