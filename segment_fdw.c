@@ -63,8 +63,13 @@ void		_PG_init(void);
 /* Requests EXPLAIN lists before it counts the rest */
 #define EXPLAIN_MAX_REQUESTS 5
 
-/* Responses a scan keeps for its rescans (about 100 rows each) */
+/*
+ * What a scan keeps for its rescans: responses, and their rows (16 bytes
+ * each, whatever a response holds: one with a length column keeps every
+ * row it has), so at most 6.4 MB of rows
+ */
 #define MAX_CACHED_RESPONSES 4096
+#define MAX_CACHED_ROWS (MAX_CACHED_RESPONSES * 100)
 
 /*
  * Indexes of the items of a ForeignScan's fdw_private list.
@@ -129,6 +134,8 @@ typedef struct SegmentScanState
 	int64		next_pull;		/* the next request the fetch considers */
 	SegmentFetch *fetch;		/* transfers of the uncached requests */
 	HTAB	   *cache;			/* CachedResponse by key, across rescans */
+	int64		cached_rows;	/* rows held by the cache */
+	bool		cache_full;		/* a response could not be kept */
 
 	/* the response whose rows are being returned */
 	SegmentRequest *current;
@@ -610,7 +617,7 @@ start_run(SegmentScanState *state, ExprContext *econtext)
 	 * end: once full, start it over.  Only here, between runs: within a run,
 	 * what was found cached must stay there.
 	 */
-	if (hash_get_num_entries(state->cache) >= MAX_CACHED_RESPONSES)
+	if (state->cache_full)
 	{
 		MemoryContextReset(state->cache_cxt);
 		create_cache(state);
@@ -701,6 +708,8 @@ create_cache(SegmentScanState *state)
 	state->cache = hash_create("segment_fdw responses", 64, &ctl,
 							   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
 							   HASH_CONTEXT);
+	state->cached_rows = 0;
+	state->cache_full = false;
 }
 
 static int
@@ -751,7 +760,7 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 	int			nrows;
 	int			nkept = 0;
 	int			i;
-	bool		keep = hash_get_num_entries(state->cache) < MAX_CACHED_RESPONSES;
+	bool		keep;
 
 	/* the body and its parse are batch data */
 	MemoryContextSwitchTo(state->batch_cxt);
@@ -767,19 +776,32 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 	segment_fetch_release_body(state->fetch, &resp);
 	sort_rows(rows, nrows, req);
 
-	MemoryContextSwitchTo(keep ? state->cache_cxt : state->batch_cxt);
-	kept = palloc(sizeof(SegmentRow) * Max(nrows, 1));
+	/* the days of the window, in place */
 	for (i = 0; i < nrows; i++)
 	{
 		if ((DATE_IS_NOBEGIN(req->first_day) || rows[i].day >= req->first_day) &&
 			(DATE_IS_NOEND(req->last_day) || rows[i].day <= req->last_day))
-			kept[nkept++] = rows[i];
+			rows[nkept++] = rows[i];
 	}
+
+	/*
+	 * Keep them for rescans while the cache has room; once it has none, it
+	 * starts over at the next run (start_run), never within this one.
+	 */
+	keep = !state->cache_full &&
+		hash_get_num_entries(state->cache) < MAX_CACHED_RESPONSES &&
+		state->cached_rows + nkept <= MAX_CACHED_ROWS;
+	if (!keep)
+		state->cache_full = true;
+	MemoryContextSwitchTo(keep ? state->cache_cxt : state->batch_cxt);
+	kept = palloc(sizeof(SegmentRow) * Max(nkept, 1));
+	memcpy(kept, rows, sizeof(SegmentRow) * nkept);
 
 	if (keep)
 	{
 		bool		found;
 
+		state->cached_rows += nkept;
 		key = pstrdup(key);
 		entry = (CachedResponse *) hash_search(state->cache, &key, HASH_ENTER,
 											   &found);
