@@ -772,9 +772,12 @@ check_segment_id(const char *id)
 	size_t		len = strlen(id);
 	size_t		sent = len;
 
-	if (len <= SEGMENT_MAX_ID_BYTES / 4)
-		return;					/* no encoding has more than 4 UTF-8 bytes per byte */
-	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
+	/*
+	 * Convert now, as segment_url_for_request will: a value that cannot be
+	 * sent as UTF-8 (in a SQL_ASCII database, bytes that are not UTF-8) fails
+	 * before the requests of the other segments go out.
+	 */
+	if (GetDatabaseEncoding() != PG_UTF8)
 	{
 		char	   *utf8 = pg_server_to_any(id, (int) len, PG_UTF8);
 

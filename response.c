@@ -883,14 +883,20 @@ remote_text(const char *s, size_t len, const char *api_key, int max_bytes)
 /*
  * Quote the start of a body for an error message: its first
  * BODY_EXCERPT_BYTES, cleaned as remote_text does, white space folded.
- * The key is masked before the cut: an echo of it that starts within the
- * excerpt is masked whole, wherever it ends.
+ *
+ * The key is masked before the cut, over enough of the body that every
+ * echo of it that could reach the excerpt lies whole in what is masked.
+ * A byte of the excerpt stands for at most 4 bytes of the body (a
+ * character converted to the database encoding), or for keylen / 8 when
+ * it is part of a mask, which shortens each echo to 8 characters; so no
+ * echo that starts beyond BODY_EXCERPT_BYTES * Max(4, keylen) is reached.
  */
 static char *
 body_excerpt(const SegmentResponse *resp, const char *api_key)
 {
 	size_t		keylen = api_key ? strlen(api_key) : 0;
-	size_t		take = Min(resp->len, BODY_EXCERPT_BYTES + keylen);
+	size_t		take = Min(resp->len,
+						   BODY_EXCERPT_BYTES * Max(4, keylen) + keylen);
 	char	   *text = remote_text(resp->body, take, api_key, BODY_EXCERPT_BYTES);
 	StringInfoData buf;
 	char	   *p;

@@ -69,8 +69,13 @@ void		_PG_init(void);
 /* Segments a workspace is guessed to have, for a list scan's estimate */
 #define LIST_ESTIMATED_SEGMENTS 500.0
 
-/* Responses a scan keeps for its rescans (about 100 rows each) */
+/*
+ * What a scan keeps for its rescans: responses, and their rows (16 bytes
+ * each, whatever a response holds: one with a length column keeps every
+ * row it has), so at most 6.4 MB of rows
+ */
 #define MAX_CACHED_RESPONSES 4096
+#define MAX_CACHED_ROWS (MAX_CACHED_RESPONSES * 100)
 
 /*
  * Indexes of the items of a ForeignScan's fdw_private list.
@@ -152,6 +157,8 @@ typedef struct SegmentScanState
 	int64		next_pull;		/* the next request the fetch considers */
 	SegmentFetch *fetch;		/* transfers of the uncached requests */
 	HTAB	   *cache;			/* CachedResponse by key, across rescans */
+	int64		cached_rows;	/* rows held by the cache */
+	bool		cache_full;		/* a response could not be kept */
 
 	/* the response whose rows are being returned */
 	SegmentRequest *current;
@@ -692,7 +699,7 @@ start_run(SegmentScanState *state, ExprContext *econtext)
 	 * end: once full, start it over.  Only here, between runs: within a run,
 	 * what was found cached must stay there.
 	 */
-	if (hash_get_num_entries(state->cache) >= MAX_CACHED_RESPONSES)
+	if (state->cache_full)
 	{
 		MemoryContextReset(state->cache_cxt);
 		create_cache(state);
@@ -785,6 +792,8 @@ create_cache(SegmentScanState *state)
 	state->cache = hash_create("segment_fdw responses", 64, &ctl,
 							   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
 							   HASH_CONTEXT);
+	state->cached_rows = 0;
+	state->cache_full = false;
 }
 
 static int
@@ -835,7 +844,7 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 	int			nrows;
 	int			nkept = 0;
 	int			i;
-	bool		keep = hash_get_num_entries(state->cache) < MAX_CACHED_RESPONSES;
+	bool		keep;
 	MemoryContext batch = MemoryContextSwitchTo(state->batch_cxt);
 
 	/* the body and its parse are batch data */
@@ -849,33 +858,48 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 	segment_fetch_release_body(state->fetch, &resp);
 
 	if (!state->endpoint->windows)
-	{
-		/* list and details: every row, as they came; copied if cached */
-		MemoryContextSwitchTo(keep ? state->cache_cxt : state->batch_cxt);
-		kept = keep ? copy_catalog_rows(rows, nrows) : rows;
-		nkept = nrows;
-	}
+		nkept = nrows;			/* list and details: every row, as it came */
 	else
 	{
 		SegmentRow *series = (SegmentRow *) rows;
-		SegmentRow *out;
 
+		/* the days of the window, in order, in place */
 		sort_rows(series, nrows, req);
-		MemoryContextSwitchTo(keep ? state->cache_cxt : state->batch_cxt);
-		out = palloc(sizeof(SegmentRow) * Max(nrows, 1));
 		for (i = 0; i < nrows; i++)
 		{
 			if ((DATE_IS_NOBEGIN(req->first_day) || series[i].day >= req->first_day) &&
 				(DATE_IS_NOEND(req->last_day) || series[i].day <= req->last_day))
-				out[nkept++] = series[i];
+				series[nkept++] = series[i];
 		}
-		kept = out;
+	}
+
+	/*
+	 * Keep them for rescans while the cache has room; once it has none, it
+	 * starts over at the next run (start_run), never within this one.
+	 */
+	keep = !state->cache_full &&
+		hash_get_num_entries(state->cache) < MAX_CACHED_RESPONSES &&
+		state->cached_rows + nkept <= MAX_CACHED_ROWS;
+	/* catalog rows carry text: bound their cache by its bytes instead */
+	if (!state->endpoint->windows && keep)
+		keep = MemoryContextMemAllocated(state->cache_cxt, true) <
+			MAX_CACHED_ROWS * sizeof(SegmentRow);
+	if (!keep)
+		state->cache_full = true;
+	MemoryContextSwitchTo(keep ? state->cache_cxt : state->batch_cxt);
+	if (!state->endpoint->windows)
+		kept = keep ? copy_catalog_rows(rows, nkept) : rows;
+	else
+	{
+		kept = palloc(sizeof(SegmentRow) * Max(nkept, 1));
+		memcpy(kept, rows, sizeof(SegmentRow) * nkept);
 	}
 
 	if (keep)
 	{
 		bool		found;
 
+		state->cached_rows += nkept;
 		key = pstrdup(key);
 		entry = (CachedResponse *) hash_search(state->cache, &key, HASH_ENTER,
 											   &found);

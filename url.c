@@ -158,7 +158,10 @@ is_braze_host(const char *host)
 /*
  * Does url "u" fall under the URL base "base": the same scheme, host and
  * port, and a path that is the base's path or below it, by whole segments
- * ("/v2" covers "/v2" and "/v2/x", not "/v22")?
+ * ("/v2" covers "/v2" and "/v2/x", not "/v22")?  curl removes "." and ".."
+ * segments but sends percent-encoded ones as written, and a server may
+ * decode them ("/v2/%2e%2e/admin" is "/admin" to many): below a base with
+ * a path, a path with a percent sign is not taken.
  */
 static bool
 url_under_base(const UrlParts *u, const char *base)
@@ -175,6 +178,8 @@ url_under_base(const UrlParts *u, const char *base)
 	blen = strlen(b.path);
 	while (blen > 0 && b.path[blen - 1] == '/')
 		blen--;
+	if (blen > 0 && strchr(u->path, '%') != NULL)
+		return false;
 	return strncmp(u->path, b.path, blen) == 0 &&
 		(u->path[blen] == '\0' || u->path[blen] == '/');
 }
@@ -287,7 +292,8 @@ append_param(CURLU *h, const char *name, const char *value)
 /*
  * Set req->url and req->target (path and query) for a request: the
  * endpoint's path appended to the server's url, and the parameters the
- * endpoint lists, encoded by curl's URL API, so a segment id such as "a&b=c d/é" arrives intact.  Braze reads
+ * endpoint lists, encoded by curl's URL API, so a segment id such as
+ * "a&b=c d/é" arrives intact.  Braze reads
  * UTF-8: the segment id is converted from the database encoding first, so
  * 'café' is sent as caf%C3%A9 from a LATIN1 database too.
  */

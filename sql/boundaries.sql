@@ -43,6 +43,9 @@ SELECT * FROM segment_sizes WHERE segment_id = 'echo-key-at-190' AND time = '202
 SELECT * FROM segment_sizes WHERE segment_id = 'echo-key-at-195' AND time = '2024-01-01';
 -- one that starts after the edge is not shown at all
 SELECT * FROM segment_sizes WHERE segment_id = 'echo-key-at-200' AND time = '2024-01-01';
+-- a first echo, masked to 8 characters, brings the start of a second one
+-- into the excerpt: that one is masked too
+SELECT * FROM segment_sizes WHERE segment_id = 'echo-key-twice-190' AND time = '2024-01-01';
 -- the API's message is cut after 1,000 bytes
 SELECT * FROM segment_sizes WHERE segment_id = 'long-message-5000' AND time = '2024-01-01';
 -- a body over 64 kB is never parsed as one tree: the excerpt instead
@@ -105,6 +108,19 @@ SELECT format('%s/v2/', :'api_url') AS v2_url, format('%sv2', :'api_url') AS glu
 CREATE SERVER mine_v2 FOREIGN DATA WRAPPER segment_fdw OPTIONS (url :'v2_url');
 -- but not another port of the same host
 CREATE SERVER mine_other FOREIGN DATA WRAPPER segment_fdw OPTIONS (url 'http://127.0.0.1:1');
+-- below a base with a path, a path with a percent sign is refused: a
+-- server may decode /v2/%2e%2e/admin to /admin
+RESET ROLE;
+SET segment_fdw.allowed_urls = :'v2_url';
+SET ROLE regress_server_owner;
+SELECT format('%s/v2/%%2e%%2e/admin', :'api_url') AS dotdot_url,
+       format('%s/v2/x', :'api_url') AS below_url \gset
+CREATE SERVER mine_dotdot FOREIGN DATA WRAPPER segment_fdw OPTIONS (url :'dotdot_url');
+CREATE SERVER mine_below FOREIGN DATA WRAPPER segment_fdw OPTIONS (url :'below_url');
+DROP SERVER mine_below;
+RESET ROLE;
+SET segment_fdw.allowed_urls = :'api_url';
+SET ROLE regress_server_owner;
 CREATE USER MAPPING FOR CURRENT_USER SERVER mine_standin OPTIONS (api_key 'regress-key');
 CREATE FOREIGN TABLE mine_sizes (segment_id text, time date, size bigint) SERVER mine_standin;
 SELECT * FROM mine_sizes WHERE segment_id = 'abc' AND time = '2024-01-01';
@@ -144,5 +160,27 @@ REVOKE USAGE ON FOREIGN DATA WRAPPER segment_fdw FROM regress_server_owner;
 DROP ROLE regress_server_owner;
 DROP SERVER braze CASCADE;
 \i test/teardown.sql
+
+-- in a SQL_ASCII database, an id that is not UTF-8 cannot be sent: it is
+-- refused before the request of any segment goes out
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_segment_ascii;
+CREATE DATABASE regress_segment_ascii ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C'
+  TEMPLATE template0;
+RESET client_min_messages;
+\c regress_segment_ascii
+SET client_encoding = 'SQL_ASCII';
+CREATE EXTENSION segment_fdw;
+\i test/setup.sql
+CREATE SERVER braze FOREIGN DATA WRAPPER segment_fdw OPTIONS (url :'api_url', max_retries '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER braze OPTIONS (api_key 'regress-key');
+CREATE FOREIGN TABLE segment_sizes (segment_id text, time date, size bigint) SERVER braze;
+SELECT standin.reset();
+SELECT * FROM segment_sizes WHERE segment_id IN ('abc', E'caf\xe9') AND time = '2024-01-01';
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM standin.requests();
+DROP SERVER braze CASCADE;
+\i test/teardown.sql
 \c :regress_db
 DROP DATABASE regress_segment_latin1;
+DROP DATABASE regress_segment_ascii;

@@ -250,6 +250,8 @@ def huge_body(nbytes):
 # magic segment ids, after auth and validation; N is a byte count, at most 400,000,000):
 #   echo-key-at-N    401, text/plain: N bytes of "x", the caller's key, then 300 bytes of "y"
 #                    (the key across the 200-byte excerpt's edge when N is near 200)
+#   echo-key-twice-N 401, text/plain: the key, N bytes of "x", the key again, 300 bytes of "y"
+#                    (the first echo, masked, makes room for the second one in the excerpt)
 #   long-message-N   400 {"message": "<N characters: 0123456789 repeated>"}
 #   utf8-message     500 {"message": "café 🎉 naïve"} in raw UTF-8
 #   bad-utf8         200 a success body whose extra member "note" holds the byte 0xE9 (not
@@ -313,13 +315,16 @@ def boundary_response(seg, key):
     if seg == "bad-utf8":
         return 200, (b'{"message": "success", "data": [{"time": "2024-01-01", "size": 1}], '
                      b'"note": "caf\xe9"}'), "application/json"
-    m = re.fullmatch(r"(echo-key-at|long-message|max-rows|heavy-rows|bad-tail|big-member)-"
+    m = re.fullmatch(r"(echo-key-at|echo-key-twice|long-message|max-rows|heavy-rows|bad-tail|big-member)-"
                      r"([0-9]{1,9})", seg, re.ASCII)
     if not m or int(m[2]) > BOUNDARY_MAX:
         return None
     kind, n = m[1], int(m[2])
     if kind == "echo-key-at":
         return 401, b"x" * n + key.encode("utf-8") + b"y" * 300, "text/plain"
+    if kind == "echo-key-twice":
+        k = key.encode("utf-8")
+        return 401, k + b"x" * n + k + b"y" * 300, "text/plain"
     if kind == "long-message":
         text = ("0123456789" * (n // 10 + 1))[:n]
         return 400, jbytes({"message": text}), "application/json"

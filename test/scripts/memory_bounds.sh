@@ -49,8 +49,9 @@ PY
 #    them growing (its old half is live with the new buffer);
 #  rows: the walk's array of 16-byte rows, doubling from 128, for the most
 #    rows a body of B bytes holds (31 bytes a row at least); its last growth
-#    has the old half live too; then the rows kept, 16 bytes each, for every
-#    response of the scan (all of them here: the length column keeps them);
+#    has the old half live too; then the rows kept for rescans, 16 bytes
+#    each, at most 409,600 (MAX_CACHED_ROWS; the length column here keeps
+#    every row of a response, so the cap is reached);
 #  json-c: one value of at most 64 kB at 270 bytes per byte (empty objects,
 #    measured 264), or a tree of a body of at most 64 kB;
 #  and 8 MiB for the rest (contexts, curl's buffers, the executor).
@@ -58,7 +59,8 @@ PY
 # keeps of freed memory (bodies and json-c's many small objects).
 worst=$(python3 - "$B" "$C" "$rows" <<'PY'
 import sys
-B, C, kept = map(int, sys.argv[1:])
+B, C, rows = map(int, sys.argv[1:])
+kept = min(rows, 409600)
 bodies = C * (B + 1) + (B + 1) // 2
 maxrows = B // 31
 cap = 128
@@ -70,7 +72,7 @@ print(bodies + walk + kept * 16 + jsonc + 8 * 1024 * 1024)
 PY
 )
 bound=$((worst * 5 / 4))
-echo "# worst case for this query: $worst bytes ($((worst / 1048576)) MiB): $C bodies of $B bytes, $rows rows kept; bound with malloc's slack: $((bound / 1048576)) MiB"
+echo "# worst case for this query: $worst bytes ($((worst / 1048576)) MiB): $C bodies of $B bytes, $rows rows, at most 409,600 kept; bound with malloc's slack: $((bound / 1048576)) MiB"
 
 idlist=$(printf "'%s'," "${ids[@]}")
 out=$(psql_q <<SQL
