@@ -345,15 +345,15 @@ segment_url_for_request(const char *base_url, SegmentRequest *req)
 	}
 
 	/* the endpoint's parameters, percent-encoded (a space as %20, never '+') */
-	for (i = 0; rc == CURLUE_OK && i < SEGMENT_MAX_PARAMS; i++)
+	for (i = 0; rc == CURLUE_OK && i < SEGMENT_MAX_PARAMS &&
+		 req->endpoint->params[i] != SEGMENT_PARAM_END; i++)
 	{
 		char		number[32];
 
 		switch (req->endpoint->params[i])
 		{
 			case SEGMENT_PARAM_END:
-				i = SEGMENT_MAX_PARAMS;
-				break;
+				break;			/* not reached */
 			case SEGMENT_PARAM_SEGMENT_ID:
 				rc = append_param(h, "segment_id", segment_utf8);
 				break;
