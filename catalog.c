@@ -61,6 +61,7 @@ static void get_strings(const CatalogParse *p, json_object *obj,
 pg_noreturn static void bad_shape(const CatalogParse *p, const char *fmt,
 								  const char *name);
 static char *to_server(const CatalogParse *p, json_object *str);
+static void conversion_context(void *arg);
 
 /*
  * Parse a catalog body as one JSON value followed by nothing but white
@@ -208,6 +209,21 @@ check_message(const CatalogParse *p, json_object *root)
 }
 
 /*
+ * Error context of a conversion: the element and the request.
+ */
+static void
+conversion_context(void *arg)
+{
+	const CatalogParse *p = (const CatalogParse *) arg;
+
+	if (p->element)
+		errcontext("%s of Braze request GET %s", p->element,
+				   p->resp->request->target);
+	else
+		errcontext("Braze request GET %s", p->resp->request->target);
+}
+
+/*
  * A JSON string as text of the database encoding: converted from UTF-8,
  * which checks it too (invalid UTF-8, a NUL written \u0000, or a character
  * the database encoding lacks are errors).
@@ -217,7 +233,16 @@ to_server(const CatalogParse *p, json_object *str)
 {
 	const char *s = json_object_get_string(str);
 	int			len = json_object_get_string_len(str);
-	char	   *converted = pg_any_to_server(s, len, PG_UTF8);
+	char	   *converted;
+	ErrorContextCallback errcallback;
+
+	/* PostgreSQL's conversion errors name no request: say which */
+	errcallback.callback = conversion_context;
+	errcallback.arg = (void *) p;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	converted = pg_any_to_server(s, len, PG_UTF8);
+	error_context_stack = errcallback.previous;
 
 	/* pg_any_to_server may return its input, which json-c owns */
 	return converted == s ? pnstrdup(s, len) : converted;

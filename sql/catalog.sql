@@ -309,3 +309,26 @@ DROP FUNCTION standin_set;
 DROP SCHEMA braze CASCADE;
 DROP SERVER braze CASCADE;
 \i test/teardown.sql
+
+-- in a LATIN1 database: accented text is converted; a name LATIN1 cannot
+-- hold (an emoji) is PostgreSQL's conversion error, not an altered name
+SELECT current_database() AS regress_db \gset
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_segment_catalog_latin1;
+CREATE DATABASE regress_segment_catalog_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'
+  TEMPLATE template0;
+RESET client_min_messages;
+\c regress_segment_catalog_latin1
+SET client_encoding = 'UTF8';
+CREATE EXTENSION segment_fdw;
+\i test/setup.sql
+CREATE SERVER braze FOREIGN DATA WRAPPER segment_fdw OPTIONS (url :'api_url');
+CREATE USER MAPPING FOR CURRENT_USER SERVER braze OPTIONS (api_key 'regress-key');
+CREATE FOREIGN TABLE segment_details (segment_id text, name text, tags text[], teams text[])
+  SERVER braze OPTIONS (endpoint 'details');
+SELECT * FROM segment_details WHERE segment_id IN ('cat-0011', 'cat-0014') ORDER BY 1;
+SELECT * FROM segment_details WHERE segment_id = 'cat-0003';
+DROP SERVER braze CASCADE;
+\i test/teardown.sql
+\c :regress_db
+DROP DATABASE regress_segment_catalog_latin1;
