@@ -40,9 +40,6 @@
 #define LIST_MAX_BYTES (256 * 1024)
 #define DETAILS_MAX_BYTES (64 * 1024)
 
-/* Bytes json-c is given between two checks for interrupts */
-#define CATALOG_CHUNK_BYTES 65536
-
 /* What a catalog body is parsed for */
 typedef struct CatalogParse
 {
@@ -61,23 +58,20 @@ static void get_strings(const CatalogParse *p, json_object *obj,
 pg_noreturn static void bad_shape(const CatalogParse *p, const char *fmt,
 								  const char *name);
 static char *to_server(const CatalogParse *p, json_object *str);
+static char *get_time(const CatalogParse *p, json_object *obj,
+					  const char *name);
+static bool is_iso_timestamp(const char *s);
 static void conversion_context(void *arg);
 
 /*
  * Parse a catalog body as one JSON value followed by nothing but white
- * space, in chunks.  Returns the root, which the caller must
- * json_object_put; raises an error on malformed or oversized input.
+ * space.  Returns the root, which the caller must json_object_put; raises
+ * an error on malformed or oversized input.  A page or a segment's details
+ * are a few kilobytes, so the tree is bounded by the endpoint's cap.
  */
 static json_object *
 parse_tree(const SegmentResponse *resp)
 {
-	json_tokener *volatile tok;
-	json_object *volatile root = NULL;
-	volatile enum json_tokener_error jerr = json_tokener_continue;
-	volatile size_t pos = 0;
-	volatile size_t end = 0;
-	const char *nul;
-
 	int			max_bytes = resp->request->endpoint->paged ?
 		LIST_MAX_BYTES : DETAILS_MAX_BYTES;
 
@@ -90,74 +84,9 @@ parse_tree(const SegmentResponse *resp)
 						   resp->len, SEGMENT_LIST_PAGE_SIZE),
 				 segment_request_errcontext(resp->request)));
 
-	/* no raw NUL in JSON text: json-c would stop reading there */
 	/* Braze sends UTF-8, as for data_series */
 	segment_check_utf8(resp);
-
-	nul = memchr(resp->body, '\0', resp->len);
-	if (nul != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
-				 errmsg("invalid JSON in response from Braze: NUL character at byte %zu",
-						(size_t) (nul - resp->body)),
-				 segment_request_errcontext(resp->request)));
-
-	tok = json_tokener_new();
-	if (tok == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-
-	/* the tokenizer (and a partial tree) are malloc'd: freed on every path */
-	PG_TRY();
-	{
-		while (pos < resp->len && jerr == json_tokener_continue)
-		{
-			size_t		chunk = Min(resp->len - pos, CATALOG_CHUNK_BYTES);
-
-			CHECK_FOR_INTERRUPTS();
-			root = json_tokener_parse_ex(tok, resp->body + pos, (int) chunk);
-			jerr = json_tokener_get_error(tok);
-			end = pos + json_tokener_get_parse_end(tok);
-			pos += chunk;
-		}
-	}
-	PG_FINALLY();
-	{
-		json_tokener_free(tok);
-	}
-	PG_END_TRY();
-
-	if (jerr == json_tokener_success)
-	{
-		while (end < resp->len && strchr(" \t\r\n", resp->body[end]) != NULL)
-			end++;
-		if (end < resp->len)
-		{
-			json_object_put(root);
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
-					 errmsg("invalid JSON in response from Braze: unexpected data after the value at byte %zu",
-							end),
-					 segment_request_errcontext(resp->request)));
-		}
-		return root;
-	}
-
-	json_object_put(root);		/* NULL-safe */
-	if (jerr == json_tokener_continue)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
-				 errmsg("invalid JSON in response from Braze: the body ends after %zu bytes, in the middle of a value",
-						resp->len),
-				 errdetail("The response was truncated."),
-				 segment_request_errcontext(resp->request)));
-	ereport(ERROR,
-			(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
-			 errmsg("invalid JSON in response from Braze: %s at byte %zu",
-					json_tokener_error_desc(jerr), end),
-			 segment_request_errcontext(resp->request)));
-	pg_unreachable();
+	return segment_parse_json(resp, max_bytes, false);
 }
 
 /*
@@ -365,7 +294,8 @@ segment_parse_list(const SegmentResponse *resp, const char *api_key,
  * SegmentCatalogRow: name (a string), description, text_description,
  * created_at and updated_at (strings or null), tags and teams (arrays of
  * strings, or null).  A member missing is an error: the API always sends
- * them all.  The timestamps are left to the column's input function.
+ * them all.  The timestamps must be written as the API writes them; the
+ * column's input function reads them.
  */
 int
 segment_parse_details(const SegmentResponse *resp, const char *api_key,
@@ -386,9 +316,9 @@ segment_parse_details(const SegmentResponse *resp, const char *api_key,
 		row->values[SEGMENT_FIELD_TEXT_DESCRIPTION] =
 			get_text(&p, root, "text_description", true);
 		row->values[SEGMENT_FIELD_CREATED_AT] =
-			get_text(&p, root, "created_at", true);
+			get_time(&p, root, "created_at");
 		row->values[SEGMENT_FIELD_UPDATED_AT] =
-			get_text(&p, root, "updated_at", true);
+			get_time(&p, root, "updated_at");
 		get_strings(&p, root, "tags", true, row, SEGMENT_FIELD_TAGS);
 		get_strings(&p, root, "teams", true, row, SEGMENT_FIELD_TEAMS);
 	}
@@ -400,4 +330,53 @@ segment_parse_details(const SegmentResponse *resp, const char *api_key,
 
 	*rows = row;
 	return 1;
+}
+
+/*
+ * Member "name" of "obj": a date and time as the API writes them, or NULL
+ * for null.
+ */
+static char *
+get_time(const CatalogParse *p, json_object *obj, const char *name)
+{
+	char	   *value = get_text(p, obj, name, true);
+
+	if (value != NULL && !is_iso_timestamp(value))
+		bad_shape(p, "has a \"%s\" that is not a date and time such as 2020-01-11T12:00:00Z",
+				  name);
+	return value;
+}
+
+/*
+ * Is "s" written as the API writes times: YYYY-MM-DDTHH:MM:SS, perhaps a
+ * fraction of a second, then Z or an offset such as +02:00?  timestamptz's
+ * input function would also take words ("now", "infinity") and times
+ * without a zone, read in the session's TimeZone: neither is Braze's.
+ */
+static bool
+is_iso_timestamp(const char *s)
+{
+	static const char form[] = "dddd-dd-ddTdd:dd:dd";
+	int			i;
+
+	for (i = 0; form[i] != '\0'; i++)
+	{
+		if (form[i] == 'd' ? !isdigit((unsigned char) s[i]) : s[i] != form[i])
+			return false;
+	}
+	s += i;
+	if (*s == '.')
+	{
+		if (!isdigit((unsigned char) *++s))
+			return false;
+		while (isdigit((unsigned char) *s))
+			s++;
+	}
+	if (*s == 'Z')
+		return s[1] == '\0';
+	return (*s == '+' || *s == '-') &&
+		isdigit((unsigned char) s[1]) && isdigit((unsigned char) s[2]) &&
+		s[3] == ':' &&
+		isdigit((unsigned char) s[4]) && isdigit((unsigned char) s[5]) &&
+		s[6] == '\0';
 }

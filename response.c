@@ -47,7 +47,6 @@
 #define PARSE_CHUNK_BYTES 65536
 
 static bool is_json_space(char c);
-static json_object *parse_json(const SegmentResponse *resp, bool quiet);
 static char *remote_text(const char *s, size_t len, const char *api_key,
 						 int max_bytes);
 static char *body_excerpt(const SegmentResponse *resp, const char *api_key);
@@ -65,23 +64,25 @@ is_json_space(char c)
 }
 
 /*
- * Parse a body of at most TREE_MAX_BYTES as one JSON value followed by
- * nothing but white space.  That is one PARSE_CHUNK_BYTES at most, which
- * json-c parses in about a millisecond, so no check for interrupts is
- * needed within it.  Returns the root (which the caller must json_object_put), or, on
- * malformed input, NULL if "quiet", else raises an error.
+ * Parse a body of at most "max_bytes" (a few PARSE_CHUNK_BYTES: the caller
+ * bounds the tree it builds) as one JSON value followed by nothing but
+ * white space.  json-c is given PARSE_CHUNK_BYTES at a time, with a check
+ * for interrupts between them.  Returns the root (which the caller must
+ * json_object_put), or, on malformed input, NULL if "quiet", else raises an
+ * error.
  */
-static json_object *
-parse_json(const SegmentResponse *resp, bool quiet)
+json_object *
+segment_parse_json(const SegmentResponse *resp, size_t max_bytes, bool quiet)
 {
-	json_tokener *tok;
-	json_object *root;
-	enum json_tokener_error jerr;
-	size_t		end;
+	json_tokener *volatile tok;
+	json_object *volatile root = NULL;
+	volatile enum json_tokener_error jerr = json_tokener_continue;
+	volatile size_t pos = 0;
+	volatile size_t end = 0;
 	const char *nul;
 
 	/* never a tree of a large body (see TREE_MAX_BYTES) */
-	if (resp->len > TREE_MAX_BYTES)
+	if (resp->len > max_bytes)
 	{
 		if (quiet)
 			return NULL;
@@ -111,10 +112,26 @@ parse_json(const SegmentResponse *resp, bool quiet)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
-	root = json_tokener_parse_ex(tok, resp->body, (int) resp->len);
-	jerr = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
+
+	/* the tokenizer and a partial tree are malloc'd: freed on every path */
+	PG_TRY();
+	{
+		while (pos < resp->len && jerr == json_tokener_continue)
+		{
+			size_t		chunk = Min(resp->len - pos, PARSE_CHUNK_BYTES);
+
+			CHECK_FOR_INTERRUPTS();
+			root = json_tokener_parse_ex(tok, resp->body + pos, (int) chunk);
+			jerr = json_tokener_get_error(tok);
+			end = pos + json_tokener_get_parse_end(tok);
+			pos += chunk;
+		}
+	}
+	PG_FINALLY();
+	{
+		json_tokener_free(tok);
+	}
+	PG_END_TRY();
 
 	/* only white space may follow the value */
 	if (jerr == json_tokener_success)
@@ -124,13 +141,12 @@ parse_json(const SegmentResponse *resp, bool quiet)
 		if (end < resp->len)
 		{
 			json_object_put(root);
-			root = NULL;
 			if (quiet)
 				return NULL;
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 					 errmsg("invalid JSON in response from Braze: unexpected data after the value at byte %zu",
-							end),
+							(size_t) end),
 					 segment_request_errcontext(resp->request)));
 		}
 		return root;
@@ -149,7 +165,7 @@ parse_json(const SegmentResponse *resp, bool quiet)
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 			 errmsg("invalid JSON in response from Braze: %s at byte %zu",
-					json_tokener_error_desc(jerr), end),
+					json_tokener_error_desc(jerr), (size_t) end),
 			 segment_request_errcontext(resp->request)));
 	return NULL;				/* keep compiler quiet */
 }
@@ -277,7 +293,7 @@ static int
 parse_body_tree(const SegmentResponse *resp, const char *api_key,
 				SegmentRow **rows)
 {
-	json_object *volatile root = parse_json(resp, false);
+	json_object *volatile root = segment_parse_json(resp, TREE_MAX_BYTES, false);
 	SegmentRow *result = NULL;
 	size_t		n = 0;
 
@@ -665,7 +681,7 @@ parse_body_fast(const SegmentResponse *resp, const char *api_key, bool report,
 
 	*rows = NULL;
 	*nrows = 0;
-	/* see parse_json */
+	/* see segment_parse_json */
 	nul = memchr(resp->body, '\0', resp->len);
 	if (nul != NULL)
 	{
@@ -954,7 +970,7 @@ status_reason(long status)
 void
 segment_report_http_error(const SegmentResponse *resp, const char *api_key)
 {
-	json_object *volatile root = parse_json(resp, true);
+	json_object *volatile root = segment_parse_json(resp, TREE_MAX_BYTES, true);
 	json_object *message;
 	char	   *volatile detail = NULL;
 	int			code;

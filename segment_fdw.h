@@ -462,6 +462,8 @@ extern int	segment_parse_list(const SegmentResponse *resp,
 extern int	segment_parse_details(const SegmentResponse *resp,
 								  const char *api_key, void **rows);
 extern void segment_check_utf8(const SegmentResponse *resp);
+extern struct json_object *segment_parse_json(const SegmentResponse *resp,
+											  size_t max_bytes, bool quiet);
 extern char *segment_remote_text(const char *s, size_t len,
 								 const char *api_key);
 pg_noreturn extern void segment_report_http_error(const SegmentResponse *resp,
