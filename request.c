@@ -1131,6 +1131,9 @@ segment_plan_next_page(SegmentPlan *plan, const char *relname,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("a scan of foreign table \"%s\" would send more than max_requests (%d) requests to Braze",
 						relname, max_requests),
+				 plan->nrequests == 1 ?
+				 errdetail("Page 0 of GET %s was full (%d segments), so page 1 would be needed.",
+						   plan->endpoint->path, SEGMENT_LIST_PAGE_SIZE) :
 				 errdetail("Pages 0 to " INT64_FORMAT " of GET %s were full (%d segments each), so page " INT64_FORMAT " would be needed.",
 						   plan->nrequests - 1, plan->endpoint->path,
 						   SEGMENT_LIST_PAGE_SIZE, plan->nrequests),

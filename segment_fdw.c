@@ -152,6 +152,7 @@ typedef struct SegmentScanState
 
 	char	   *relname;		/* the foreign table, for errors */
 	bool		started;		/* plan built for this run */
+	bool		last_page_full; /* list: the latest page held 100 segments */
 	SegmentPlan *plan;			/* the requests of this run */
 	int64		next_item;		/* the next request whose rows to return */
 	int64		next_pull;		/* the next request the fetch considers */
@@ -712,6 +713,7 @@ start_run(SegmentScanState *state, ExprContext *econtext)
 	state->runs++;
 	state->next_item = 0;
 	state->next_pull = 0;
+	state->last_page_full = false;
 }
 
 /*
@@ -959,7 +961,18 @@ next_response(SegmentScanState *state)
 	ColumnInput *in = &state->input[SEGMENT_FIELD_SEGMENT_ID];
 
 	if (state->next_item >= state->plan->nrequests)
-		return false;
+	{
+		/*
+		 * After a full page, the next one is needed, if max_requests allows:
+		 * decided only now that a row past that page is asked for, so that
+		 * a LIMIT or EXISTS content with it asks no more.
+		 */
+		if (!state->last_page_full)
+			return false;
+		segment_plan_next_page(state->plan, state->relname,
+							   state->opts.max_requests);
+		state->last_page_full = false;
+	}
 
 	/* the request lives as long as its rows are returned: the batch */
 	MemoryContextReset(state->batch_cxt);
@@ -991,12 +1004,8 @@ next_response(SegmentScanState *state)
 		}
 	}
 	state->next_item++;
-
-	/* a full page: the next one is needed, if max_requests allows */
-	if (state->endpoint->paged && state->next_item == state->plan->nrequests &&
-		entry->nreceived >= SEGMENT_LIST_PAGE_SIZE)
-		segment_plan_next_page(state->plan, state->relname,
-							   state->opts.max_requests);
+	state->last_page_full = state->endpoint->paged &&
+		entry->nreceived >= SEGMENT_LIST_PAGE_SIZE;
 
 	state->current = req;
 	state->rows = entry->rows;
