@@ -91,6 +91,7 @@ GET /segments/details?segment_id=S
     stop failing), the body is cat-0001's details with "name" = the id.  details-* ids give
     cat-0001's details with "name" = the id, then: details-bad-created (created_at "not a
     timestamp"), details-bad-updated (updated_at "2020-02-30T12:00:00Z"),
+    details-created-zoneless (created_at "2020-01-01T12:00:00"), details-created-now ("now"),
     details-created-missing, details-created-null, details-created-offset (created_at
     "2020-01-01T14:00:00+02:00": valid, the same instant as cat-0001's), details-missing-name,
     details-name-not-string (42), details-description-not-string (5), details-tags-not-array
@@ -441,6 +442,8 @@ DETAILS_FAULTS = {
     "details-created-missing": lambda d: d.pop("created_at"),
     "details-created-null": lambda d: d.update(created_at=None),
     "details-created-offset": lambda d: d.update(created_at="2020-01-01T14:00:00+02:00"),
+    "details-created-zoneless": lambda d: d.update(created_at="2020-01-01T12:00:00"),
+    "details-created-now": lambda d: d.update(created_at="now"),
     "details-missing-name": lambda d: d.pop("name"),
     "details-name-not-string": lambda d: d.update(name=42),
     "details-description-not-string": lambda d: d.update(description=5),
