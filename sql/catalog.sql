@@ -99,6 +99,13 @@ ALTER SERVER braze OPTIONS (SET max_requests '3');
 SELECT standin.reset() \gset
 SELECT count(*) FROM braze.segments;
 SELECT * FROM standin.requests();
+-- the next page is decided on only when a row past a full page is asked
+-- for: a LIMIT within page 0 asks page 0 alone, even with max_requests 1
+ALTER SERVER braze OPTIONS (SET max_requests '1');
+SELECT standin.reset() \gset
+SELECT id FROM braze.segments LIMIT 3;
+SELECT * FROM standin.requests();
+SELECT count(*) FROM braze.segments;
 ALTER SERVER braze OPTIONS (DROP max_requests);
 
 -- a page that fails in a passing way is retried, like data_series
@@ -198,6 +205,9 @@ SELECT * FROM braze.segment_details WHERE segment_id = 'cat-0231';
 -- bodies of the wrong shape
 SELECT * FROM braze.segment_details WHERE segment_id = 'details-bad-created';
 SELECT * FROM braze.segment_details WHERE segment_id = 'details-bad-updated';
+-- words and times without a zone, which timestamptz would take, are not Braze's
+SELECT * FROM braze.segment_details WHERE segment_id = 'details-created-zoneless';
+SELECT * FROM braze.segment_details WHERE segment_id = 'details-created-now';
 SELECT * FROM braze.segment_details WHERE segment_id = 'details-created-missing';
 SELECT * FROM braze.segment_details WHERE segment_id = 'details-missing-name';
 SELECT * FROM braze.segment_details WHERE segment_id = 'details-name-not-string';
