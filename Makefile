@@ -10,6 +10,7 @@ OBJS = \
 	endpoint.o \
 	fetch.o \
 	http.o \
+	join.o \
 	option.o \
 	request.o \
 	response.o \
@@ -20,7 +21,7 @@ EXTENSION = segment_fdw
 DATA = segment_fdw--1.0.sql
 PGFILEDESC = "segment_fdw - foreign data wrapper for Braze segment analytics"
 
-REGRESS = options scan pushdown errors retries explain concurrency tls security ecosystem cron limits boundaries catalog
+REGRESS = options scan pushdown errors retries explain concurrency tls security ecosystem cron limits boundaries catalog joins
 REGRESS_OPTS = --load-extension=segment_fdw
 
 PKG_CONFIG ?= pkg-config

@@ -158,4 +158,32 @@ explain_is_generic_plan(ExplainState *es)
 #endif
 }
 
+/* 16: a Var names the outer joins that can null it */
+static inline void
+segment_var_clear_nullingrels(Var *var)
+{
+#if PG_VERSION_NUM >= 160000
+	var->varnullingrels = NULL;
+#endif
+}
+
+/* 18: a path counts the disabled nodes below it */
+static inline void
+segment_path_set_disabled_nodes(Path *path, int disabled_nodes)
+{
+#if PG_VERSION_NUM >= 180000
+	path->disabled_nodes = disabled_nodes;
+#endif
+}
+
+static inline int
+segment_path_disabled_nodes(Path *path)
+{
+#if PG_VERSION_NUM >= 180000
+	return path->disabled_nodes;
+#else
+	return 0;
+#endif
+}
+
 #endif							/* SEGMENT_COMPAT_H */

@@ -83,7 +83,9 @@ void		_PG_init(void);
 enum SegmentFdwScanPrivate
 {
 	/* kinds of the conditions in fdw_exprs, an IntList of SegmentCondKind */
-	FdwScanPrivateCondKinds
+	FdwScanPrivateCondKinds,
+	/* 1 for the inner scan of a batched join (join.c), else 0 */
+	FdwScanPrivateBatched
 };
 
 /*
@@ -169,6 +171,10 @@ typedef struct SegmentScanState
 	SegmentField converting;	/* catalog field being converted, for errors */
 	Datum		segment_value;	/* segment_id of the current request */
 
+	/* the inner scan of a batched join: the ids its join gives (text[]) */
+	bool		batched;
+	Datum		batch_ids;
+
 	/* figures for EXPLAIN ANALYZE */
 	int64		runs;			/* starts, 1 + rescans that started again */
 	int64		requests_cached;	/* answered from the cache */
@@ -247,6 +253,7 @@ _PG_init(void)
 							   PGC_SUSET,
 							   0,
 							   segment_check_allowed_urls, NULL, NULL);
+	segment_join_init();
 	MarkGUCPrefixReserved("segment_fdw");
 }
 
@@ -539,8 +546,9 @@ segmentGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	SegmentRelInfo *info = (SegmentRelInfo *) baserel->fdw_private;
 	List	   *fdw_exprs = NIL;
 	List	   *kinds = NIL;
+	bool		batched = (best_path->fdw_private != NIL);
 	bool		have_segment = (info->opts.segment_id != NULL ||
-								!info->endpoint->needs_segment);
+								!info->endpoint->needs_segment || batched);
 	ListCell   *lc;
 
 	foreach(lc, scan_clauses)
@@ -568,7 +576,7 @@ segmentGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 							extract_actual_clauses(scan_clauses, false),
 							baserel->relid,
 							fdw_exprs,
-							list_make1(kinds),
+							list_make2(kinds, makeInteger(batched ? 1 : 0)),
 							NIL,	/* no custom tlist */
 							NIL,	/* no remote quals */
 							outer_plan);
@@ -620,6 +628,8 @@ segmentBeginForeignScan(ForeignScanState *node, int eflags)
 	state->cond_kinds = (List *) list_nth(fsplan->fdw_private,
 										  FdwScanPrivateCondKinds);
 	state->cond_exprs = fsplan->fdw_exprs;
+	state->batched = intVal(list_nth(fsplan->fdw_private,
+									 FdwScanPrivateBatched)) != 0;
 	state->cond_states = ExecInitExprList(fsplan->fdw_exprs,
 										  (PlanState *) node);
 
@@ -659,7 +669,7 @@ static SegmentPlan *
 compute_plan(SegmentScanState *state, ExprContext *econtext)
 {
 	int			n = list_length(state->cond_states);
-	SegmentCondValue *vals = palloc0(sizeof(SegmentCondValue) * Max(n, 1));
+	SegmentCondValue *vals = palloc0(sizeof(SegmentCondValue) * (n + 1));
 	MemoryContext oldcxt;
 	ListCell   *lc1,
 			   *lc2,
@@ -675,6 +685,15 @@ compute_plan(SegmentScanState *state, ExprContext *econtext)
 		vals[i].value = ExecEvalExpr((ExprState *) lfirst(lc1), econtext,
 									 &vals[i].isnull);
 		i++;
+	}
+	if (state->batched)
+	{
+		/* the segments of a batched join: its outer side's distinct ids */
+		vals[n].kind = SEGMENT_COND_SEGMENT_ANY;
+		vals[n].type = TEXTARRAYOID;
+		vals[n].value = state->batch_ids;
+		vals[n].isnull = false;
+		n++;
 	}
 
 	oldcxt = MemoryContextSwitchTo(state->run_cxt);
@@ -1360,6 +1379,15 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	}
 	if (state->started)
 		plan = state->plan;
+	else if (state->batched)
+	{
+		ExplainPropertyText("Braze Requests",
+							"one per distinct segment_id of the join's outer side (and window), computed at execution",
+							es);
+		if (es->analyze)
+			explain_stats(state, es);
+		return;
+	}
 	else if (computable)
 		plan = compute_plan(state, node->ss.ps.ps_ExprContext);
 	else
@@ -1450,4 +1478,91 @@ segmentImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 											 quote_literal_cstr(endpoint->name))));
 	}
 	return commands;
+}
+
+/*
+ * Can a batched join (join.c) have "rel" as its inner side: a scan of a
+ * segment_fdw table whose requests name a segment taken from its
+ * segment_id column?  Then "cols" is set to its columns.
+ */
+bool
+segment_rel_batchable(RelOptInfo *rel, const SegmentColumns **cols)
+{
+	SegmentRelInfo *info;
+
+	if (rel->reloptkind != RELOPT_BASEREL || rel->rtekind != RTE_RELATION ||
+		rel->fdwroutine == NULL ||
+		rel->fdwroutine->GetForeignRelSize != segmentGetForeignRelSize ||
+		rel->fdw_private == NULL)
+		return false;
+	info = (SegmentRelInfo *) rel->fdw_private;
+	if (!info->endpoint->needs_segment || info->endpoint->paged ||
+		info->opts.segment_id != NULL ||
+		info->cols.attnum[SEGMENT_FIELD_SEGMENT_ID] == 0)
+		return false;
+	*cols = &info->cols;
+	return true;
+}
+
+/*
+ * Is the clause of "rinfo" one that a scan of "rel" (batchable) could turn
+ * into requests, and which?
+ */
+bool
+segment_rel_clause_cond(PlannerInfo *root, RelOptInfo *rel,
+						RestrictInfo *rinfo, SegmentCond *cond)
+{
+	return classify_clause(root, rel, (SegmentRelInfo *) rel->fdw_private,
+						   rinfo, cond);
+}
+
+/*
+ * The cost of one run of a scan of "rel" over "segments" segments, all
+ * fetched max_concurrency at a time, and the rows it returns.
+ */
+void
+segment_rel_batch_cost(RelOptInfo *rel, double segments, double *rows,
+					   Cost *startup_cost, Cost *total_cost)
+{
+	SegmentRelInfo *info = (SegmentRelInfo *) rel->fdw_private;
+
+	if (info->segments > 0)
+		segments = Min(segments, info->segments);
+	segments = Max(segments, 1);
+	*rows = clamp_row_est(segments * info->days * info->local_selectivity);
+	estimate_costs(info, segments, *rows, startup_cost, total_cost);
+}
+
+/*
+ * The unparameterized path of the inner scan of a batched join over "rel":
+ * marked so that its plan takes its segments from the join.
+ */
+Path *
+segment_batch_inner_path(PlannerInfo *root, RelOptInfo *rel, double rows,
+						 Cost startup_cost, Cost total_cost)
+{
+	return (Path *) create_foreignscan_path(root, rel,
+											NULL,
+											rows,
+											0,
+											startup_cost,
+											total_cost,
+											NIL,
+											NULL,
+											NULL,
+											NIL,
+											list_make1(makeInteger(1)));
+}
+
+/*
+ * Give the inner scan of a batched join the segments of its next run, a
+ * text[] that must live until the run ends.
+ */
+void
+segment_scan_set_batch_ids(ForeignScanState *node, Datum ids)
+{
+	SegmentScanState *state = (SegmentScanState *) node->fdw_state;
+
+	Assert(state->batched);
+	state->batch_ids = ids;
 }

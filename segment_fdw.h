@@ -7,6 +7,7 @@
  *
  * The files of the extension, by concern:
  *	segment_fdw.c	handler and FDW callbacks (sizes, paths, plan, scan, EXPLAIN)
+ *	join.c			joins on segment_id fetched in one concurrent batch
  *	endpoint.c		the endpoints: data_series, list, details
  *	day.c			days as the API writes them, YYYY-MM-DD
  *	catalog.c		json-c: list and details bodies -> rows
@@ -303,6 +304,22 @@ typedef struct SegmentResponse
 	int			max_retry_wait_ms;	/* the wait segment_fdw allows */
 	bool		out_of_retries; /* max_retries attempts were made */
 } SegmentResponse;
+
+/* in segment_fdw.c */
+extern bool segment_rel_batchable(RelOptInfo *rel, const SegmentColumns **cols);
+extern bool segment_rel_clause_cond(PlannerInfo *root, RelOptInfo *rel,
+									RestrictInfo *rinfo, SegmentCond *cond);
+extern void segment_rel_batch_cost(RelOptInfo *rel, double segments,
+								   double *rows, Cost *startup_cost,
+								   Cost *total_cost);
+extern Path *segment_batch_inner_path(PlannerInfo *root, RelOptInfo *rel,
+									  double rows, Cost startup_cost,
+									  Cost total_cost);
+extern void segment_scan_set_batch_ids(ForeignScanState *node, Datum ids);
+
+/* in join.c */
+extern bool segment_batch_joins;
+extern void segment_join_init(void);
 
 /* in day.c */
 extern bool segment_parse_day(const char *str, DateADT *day);

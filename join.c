@@ -1,0 +1,969 @@
+/*-------------------------------------------------------------------------
+ *
+ * join.c
+ *		  Joins on segment_id whose inner side is a segment_fdw table,
+ *		  fetched in one concurrent batch
+ *
+ * A nested loop asks Braze once per outer row, one request after another.
+ * This file adds, through set_join_pathlist_hook, a CustomScan join
+ * ("SegmentBatchJoin") for inner, left, semi and anti joins whose inner
+ * relation is a segment_fdw scan and whose join clauses include
+ * inner.segment_id = <expression of the outer side>.  At execution it
+ * works as a hash join builds before it probes:
+ *
+ *	1. the outer child is read to its end into a tuplestore (which spills to
+ *	   disk past work_mem), and the distinct non-NULL values of the outer
+ *	   expression are collected in a hash table;
+ *	2. the inner child, an ordinary segment_fdw ForeignScan marked as
+ *	   batched, runs once with segment_id = ANY (those ids) added to its
+ *	   own conditions, so its requests go max_concurrency at a time, each
+ *	   distinct id once, under the one max_requests cap; its rows are kept
+ *	   in a hash table by segment_id;
+ *	3. the tuplestore is read again, and each outer row is joined with the
+ *	   inner rows of its id, all the join's clauses checked by ExecQual.
+ *
+ * The join's clauses are kept in custom_private, their Vars turned into
+ * references to the scan tuple (custom_scan_tlist), which holds the
+ * columns of both sides.  Shapes this file does not take (LATERAL, time
+ * bounds passed by the join, sub-selects in the join clauses, FOR UPDATE)
+ * keep the parameterized nested loop.  segment_fdw.batch_joins = off
+ * turns it off.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/executor.h"
+#include "executor/tuptable.h"
+#include "foreign/fdwapi.h"
+#include "miscadmin.h"
+#include "nodes/extensible.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "optimizer/tlist.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/ruleutils.h"
+#include "utils/selfuncs.h"
+#include "utils/tuplestore.h"
+
+#include "segment_fdw.h"
+
+/* segment_fdw.batch_joins */
+bool		segment_batch_joins = true;
+
+static set_join_pathlist_hook_type prev_join_pathlist_hook = NULL;
+
+/* Indexes of the items of the CustomScan's custom_private */
+enum SegmentJoinPrivate
+{
+	JoinPrivateJoinType,		/* Integer: the JoinType */
+	JoinPrivateJoinQuals,		/* List: the join's own clauses */
+	JoinPrivateOtherQuals,		/* List: clauses on the joined row */
+	JoinPrivateOuterKey,		/* Expr: the outer side's segment id */
+	JoinPrivateSides,			/* IntList: per scan column, 0 outer, 1 inner */
+	JoinPrivateResnos,			/* IntList: its column in that child */
+	JoinPrivateInnerKey			/* Integer: inner child's segment_id column */
+};
+
+/* The path: a CustomPath and what its plan needs */
+typedef struct SegmentJoinPath
+{
+	CustomPath	cpath;
+	JoinType	jointype;
+	List	   *restrictlist;	/* RestrictInfos of the join */
+	Expr	   *outer_key;		/* outer side of inner.segment_id = expr */
+	Var		   *inner_key;		/* inner.segment_id */
+} SegmentJoinPath;
+
+/* Inner rows of one segment id */
+typedef struct InnerRows
+{
+	char	   *id;				/* hash key */
+	List	   *tuples;			/* MinimalTuple */
+} InnerRows;
+
+/* Execution state */
+typedef struct SegmentJoinState
+{
+	CustomScanState css;
+	JoinType	jointype;
+	ExprState  *joinqual;
+	ExprState  *otherqual;
+	ExprState  *outer_key;
+	int			ncols;			/* of the scan tuple */
+	int		   *sides;
+	AttrNumber *resnos;
+	AttrNumber	inner_key;
+	FmgrInfo	inner_key_out;
+	PlanState  *outer_ps;
+	PlanState  *inner_ps;
+
+	MemoryContext run_cxt;		/* ids and inner rows of one run */
+	Tuplestorestate *outer_rows;
+	TupleTableSlot *outer_slot; /* a row read back from outer_rows */
+	TupleTableSlot *inner_slot; /* an inner row of the hash table */
+	HTAB	   *inner_by_id;
+	bool		built;
+	bool		inner_ran;		/* the inner child ran at least once */
+
+	/* the outer row being joined */
+	bool		have_outer;
+	List	   *candidates;
+	int			next_candidate;
+	bool		matched;
+
+	/* figures for EXPLAIN ANALYZE, of the latest run */
+	int64		nouter;
+	int64		nids;
+} SegmentJoinState;
+
+static void segment_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
+								  RelOptInfo *outerrel, RelOptInfo *innerrel,
+								  JoinType jointype, JoinPathExtraData *extra);
+static Plan *plan_join_path(PlannerInfo *root, RelOptInfo *rel,
+							CustomPath *best_path, List *tlist,
+							List *clauses, List *custom_plans);
+static Node *create_join_state(CustomScan *cscan);
+static void begin_join(CustomScanState *node, EState *estate, int eflags);
+static TupleTableSlot *exec_join(CustomScanState *node);
+static void end_join(CustomScanState *node);
+static void rescan_join(CustomScanState *node);
+static void explain_join(CustomScanState *node, List *ancestors,
+						 ExplainState *es);
+
+static const CustomPathMethods join_path_methods = {
+	.CustomName = "SegmentBatchJoin",
+	.PlanCustomPath = plan_join_path,
+};
+
+static const CustomScanMethods join_scan_methods = {
+	.CustomName = "SegmentBatchJoin",
+	.CreateCustomScanState = create_join_state,
+};
+
+static const CustomExecMethods join_exec_methods = {
+	.CustomName = "SegmentBatchJoin",
+	.BeginCustomScan = begin_join,
+	.ExecCustomScan = exec_join,
+	.EndCustomScan = end_join,
+	.ReScanCustomScan = rescan_join,
+	.ExplainCustomScan = explain_join,
+};
+
+/*
+ * Called by _PG_init: the setting, the hook, and the plan node's methods.
+ */
+void
+segment_join_init(void)
+{
+	DefineCustomBoolVariable("segment_fdw.batch_joins",
+							 "Fetches a join's segments from Braze in one concurrent batch.",
+							 "A join on segment_id whose inner side is a segment_fdw table reads its outer side first and asks for all its segments at once, max_concurrency at a time; off leaves such joins to a nested loop, one request after another.",
+							 &segment_batch_joins,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+	RegisterCustomScanMethods(&join_scan_methods);
+	prev_join_pathlist_hook = set_join_pathlist_hook;
+	set_join_pathlist_hook = segment_join_pathlist;
+}
+
+/*
+ * Does the expression hold something the plan node cannot evaluate from
+ * its own scan tuple: a parameter set by another node, a sub-select, or a
+ * placeholder for a lower join's value?
+ */
+static bool
+needs_outside_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC)
+		return true;
+	if (IsA(node, SubPlan) || IsA(node, AlternativeSubPlan) ||
+		IsA(node, SubLink) || IsA(node, PlaceHolderVar))
+		return true;
+	if (IsA(node, Var) && ((Var *) node)->varlevelsup > 0)
+		return true;
+	return expression_tree_walker(node, needs_outside_walker, context);
+}
+
+/*
+ * set_join_pathlist_hook: offer the batched join when the inner relation
+ * is a segment_fdw scan joined on its segment_id.
+ */
+static void
+segment_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
+					  RelOptInfo *outerrel, RelOptInfo *innerrel,
+					  JoinType jointype, JoinPathExtraData *extra)
+{
+	const SegmentColumns *cols;
+	SegmentJoinPath *path;
+	Path	   *outer_path;
+	Path	   *inner_path;
+	Expr	   *outer_key = NULL;
+	Var		   *inner_key = NULL;
+	double		outer_rows;
+	double		ids;
+	double		inner_rows;
+	double		per_row;
+	Cost		inner_startup;
+	Cost		inner_total;
+	ListCell   *lc;
+
+	if (prev_join_pathlist_hook)
+		prev_join_pathlist_hook(root, joinrel, outerrel, innerrel,
+								jointype, extra);
+
+	if (!segment_batch_joins)
+		return;
+	if (jointype != JOIN_INNER && jointype != JOIN_LEFT &&
+		jointype != JOIN_SEMI && jointype != JOIN_ANTI)
+		return;
+	if (!segment_rel_batchable(innerrel, &cols))
+		return;
+	/* LATERAL references and row locks keep the nested loop */
+	if (!bms_is_empty(joinrel->lateral_relids) ||
+		!bms_is_empty(innerrel->lateral_relids) ||
+		!bms_is_empty(outerrel->lateral_relids) ||
+		root->parse->rowMarks != NIL)
+		return;
+	outer_path = outerrel->cheapest_total_path;
+	if (outer_path == NULL || !bms_is_empty(PATH_REQ_OUTER(outer_path)))
+		return;
+	if (needs_outside_walker((Node *) joinrel->reltarget->exprs, NULL))
+		return;
+
+	foreach(lc, extra->restrictlist)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		SegmentCond cond;
+
+		if (rinfo->pseudoconstant ||
+			needs_outside_walker((Node *) rinfo->clause, NULL))
+			return;
+		if (!segment_rel_clause_cond(root, innerrel, rinfo, &cond))
+			continue;
+		if (!segment_cond_is_segment(cond.kind))
+		{
+			/* a time or parameter bound given by the join: nested loop */
+			return;
+		}
+		if (outer_key == NULL && cond.kind == SEGMENT_COND_SEGMENT_EQ &&
+			!(IS_OUTER_JOIN(jointype) &&
+			  RINFO_IS_PUSHED_DOWN(rinfo, joinrel->relids)) &&
+			bms_is_subset(pull_varnos(root, (Node *) cond.expr),
+						  outerrel->relids) &&
+			!bms_is_empty(pull_varnos(root, (Node *) cond.expr)))
+		{
+			outer_key = cond.expr;
+			inner_key = makeVar(innerrel->relid,
+								cols->attnum[SEGMENT_FIELD_SEGMENT_ID],
+								cols->typid[SEGMENT_FIELD_SEGMENT_ID],
+								-1, InvalidOid, 0);
+		}
+	}
+	if (outer_key == NULL)
+		return;
+
+	/*
+	 * Costs: the outer side, then one run of the inner scan over its
+	 * distinct ids, max_concurrency at a time; a nested loop pays a round
+	 * trip per outer row instead.
+	 */
+	outer_rows = Max(outer_path->rows, 1);
+	ids = estimate_num_groups(root, list_make1(outer_key), outer_rows,
+							  NULL, NULL);
+	segment_rel_batch_cost(innerrel, ids, &inner_rows,
+						   &inner_startup, &inner_total);
+	inner_path = segment_batch_inner_path(root, innerrel, inner_rows,
+										  inner_startup, inner_total);
+	per_row = cpu_tuple_cost + cpu_operator_cost *
+		list_length(extra->restrictlist);
+
+	path = (SegmentJoinPath *) newNode(sizeof(SegmentJoinPath),
+									   T_CustomPath);
+	path->cpath.path.pathtype = T_CustomScan;
+	path->cpath.path.parent = joinrel;
+	path->cpath.path.pathtarget = joinrel->reltarget;
+	path->cpath.path.param_info = NULL;
+	path->cpath.path.parallel_aware = false;
+	path->cpath.path.parallel_safe = false;
+	path->cpath.path.parallel_workers = 0;
+	path->cpath.path.rows = joinrel->rows;
+	segment_path_set_disabled_nodes(&path->cpath.path,
+									segment_path_disabled_nodes(outer_path));
+	path->cpath.path.startup_cost = outer_path->total_cost + inner_total +
+		outer_rows * cpu_tuple_cost;
+	path->cpath.path.total_cost = path->cpath.path.startup_cost +
+		outer_rows * per_row + joinrel->rows * cpu_tuple_cost;
+	path->cpath.path.pathkeys = NIL;
+	path->cpath.flags = 0;
+	path->cpath.custom_paths = list_make2(outer_path, inner_path);
+	path->cpath.custom_private = NIL;
+	path->cpath.methods = &join_path_methods;
+	path->jointype = jointype;
+	path->restrictlist = extra->restrictlist;
+	path->outer_key = outer_key;
+	path->inner_key = inner_key;
+
+	add_path(joinrel, &path->cpath.path);
+}
+
+/*
+ * Position (from 1) in "tlist" of a Var of the same column as "var",
+ * whatever joins may null it, or 0.
+ */
+static AttrNumber
+tlist_position(List *tlist, Var *var)
+{
+	ListCell   *lc;
+
+	foreach(lc, tlist)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+		Var		   *v = (Var *) tle->expr;
+
+		if (IsA(v, Var) && v->varno == var->varno &&
+			v->varattno == var->varattno && v->varlevelsup == 0)
+			return tle->resno;
+	}
+	return 0;
+}
+
+/* Context of to_scan_vars: the scan tuple's columns */
+typedef struct ToScanVarsContext
+{
+	List	   *scan_tlist;
+} ToScanVarsContext;
+
+/*
+ * A copy of an expression whose Vars reference the scan tuple (INDEX_VAR)
+ * instead of the base relations.
+ */
+static Node *
+to_scan_vars(Node *node, ToScanVarsContext *context)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Var))
+	{
+		Var		   *var = (Var *) copyObject(node);
+		AttrNumber	pos = tlist_position(context->scan_tlist, var);
+
+		if (pos == 0)
+			elog(ERROR, "segment_fdw: join column %d of relation %d not found",
+				 var->varattno, var->varno);
+		var->varno = INDEX_VAR;
+		var->varattno = pos;
+		segment_var_clear_nullingrels(var);
+		return (Node *) var;
+	}
+	return expression_tree_mutator(node, to_scan_vars, context);
+}
+
+/*
+ * Record the functions an expression calls, so that the plan is made again
+ * when one is replaced, as setrefs.c does for the expressions it sees.
+ */
+static bool
+record_functions_walker(Node *node, PlannerInfo *root)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr))
+		record_plan_function_dependency(root, ((FuncExpr *) node)->funcid);
+	else if (IsA(node, OpExpr) || IsA(node, DistinctExpr) ||
+			 IsA(node, NullIfExpr))
+	{
+		set_opfuncid((OpExpr *) node);
+		record_plan_function_dependency(root, ((OpExpr *) node)->opfuncid);
+	}
+	else if (IsA(node, ScalarArrayOpExpr))
+	{
+		set_sa_opfuncid((ScalarArrayOpExpr *) node);
+		record_plan_function_dependency(root,
+										((ScalarArrayOpExpr *) node)->opfuncid);
+	}
+	return expression_tree_walker(node, record_functions_walker, root);
+}
+
+/*
+ * PlanCustomPath: the CustomScan.  Its scan tuple (custom_scan_tlist) holds
+ * the Vars of the join's target list first, as they are written there (so
+ * that setrefs.c matches them), then those only the clauses need; each is
+ * read from one of the two children.
+ */
+static Plan *
+plan_join_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
+			   List *tlist, List *clauses, List *custom_plans)
+{
+	SegmentJoinPath *path = (SegmentJoinPath *) best_path;
+	CustomScan *cscan = makeNode(CustomScan);
+	Plan	   *outer_plan = (Plan *) linitial(custom_plans);
+	Plan	   *inner_plan = (Plan *) lsecond(custom_plans);
+	List	   *joinquals;
+	List	   *otherquals;
+	List	   *scan_tlist;
+	List	   *sides = NIL;
+	List	   *resnos = NIL;
+	ToScanVarsContext context;
+	AttrNumber	inner_key;
+	ListCell   *lc;
+
+	if (IS_OUTER_JOIN(path->jointype))
+		extract_actual_join_clauses(path->restrictlist, rel->relids,
+									&joinquals, &otherquals);
+	else
+	{
+		joinquals = extract_actual_clauses(path->restrictlist, false);
+		otherquals = NIL;
+	}
+
+	scan_tlist = add_to_flat_tlist(NIL,
+								   pull_var_clause((Node *) tlist,
+												   PVC_INCLUDE_PLACEHOLDERS));
+	foreach(lc, pull_var_clause((Node *) list_make3(joinquals, otherquals,
+													path->outer_key), 0))
+	{
+		Var		   *var = (Var *) lfirst(lc);
+
+		if (tlist_position(scan_tlist, var) == 0)
+			scan_tlist = lappend(scan_tlist,
+								 makeTargetEntry((Expr *) copyObject(var),
+												 list_length(scan_tlist) + 1,
+												 NULL, false));
+	}
+
+	foreach(lc, scan_tlist)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+		AttrNumber	pos;
+
+		if (!IsA(tle->expr, Var))
+			elog(ERROR, "segment_fdw: unexpected expression in a join's target list");
+		if ((pos = tlist_position(outer_plan->targetlist, (Var *) tle->expr)) != 0)
+			sides = lappend_int(sides, 0);
+		else if ((pos = tlist_position(inner_plan->targetlist, (Var *) tle->expr)) != 0)
+			sides = lappend_int(sides, 1);
+		else
+			elog(ERROR, "segment_fdw: join column %d of relation %d not found",
+				 ((Var *) tle->expr)->varattno, ((Var *) tle->expr)->varno);
+		resnos = lappend_int(resnos, pos);
+	}
+	inner_key = tlist_position(inner_plan->targetlist, path->inner_key);
+	if (inner_key == 0)
+		elog(ERROR, "segment_fdw: segment_id not found in a join's inner side");
+
+	context.scan_tlist = scan_tlist;
+	record_functions_walker((Node *) list_make3(joinquals, otherquals,
+												path->outer_key), root);
+
+	cscan->scan.plan.targetlist = tlist;
+	cscan->scan.plan.qual = NIL;
+	cscan->scan.scanrelid = 0;
+	cscan->flags = best_path->flags;
+	cscan->custom_plans = custom_plans;
+	cscan->custom_exprs = NIL;
+	cscan->custom_private =
+		list_make4(makeInteger((int) path->jointype),
+				   to_scan_vars((Node *) joinquals, &context),
+				   to_scan_vars((Node *) otherquals, &context),
+				   to_scan_vars((Node *) path->outer_key, &context));
+	cscan->custom_private = lappend(cscan->custom_private, sides);
+	cscan->custom_private = lappend(cscan->custom_private, resnos);
+	cscan->custom_private = lappend(cscan->custom_private,
+									makeInteger(inner_key));
+	cscan->custom_scan_tlist = scan_tlist;
+	cscan->custom_relids = bms_copy(rel->relids);
+	cscan->methods = &join_scan_methods;
+	return &cscan->scan.plan;
+}
+
+/*
+ * CreateCustomScanState
+ */
+static Node *
+create_join_state(CustomScan *cscan)
+{
+	SegmentJoinState *state = (SegmentJoinState *)
+		newNode(sizeof(SegmentJoinState), T_CustomScanState);
+
+	state->css.methods = &join_exec_methods;
+	return (Node *) state;
+}
+
+/*
+ * BeginCustomScan: the children, the clauses, and the memory of a run.
+ */
+static void
+begin_join(CustomScanState *node, EState *estate, int eflags)
+{
+	SegmentJoinState *state = (SegmentJoinState *) node;
+	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
+	List	   *priv = cscan->custom_private;
+	List	   *sides = (List *) list_nth(priv, JoinPrivateSides);
+	List	   *resnos = (List *) list_nth(priv, JoinPrivateResnos);
+	int			child_eflags;
+	Oid			outfunc;
+	bool		isvarlena;
+	int			i;
+
+	/* both children run to their end and are rescanned only by this node */
+	child_eflags = eflags & ~(EXEC_FLAG_REWIND | EXEC_FLAG_BACKWARD |
+							  EXEC_FLAG_MARK);
+	state->outer_ps = ExecInitNode((Plan *) linitial(cscan->custom_plans),
+								   estate, child_eflags);
+	state->inner_ps = ExecInitNode((Plan *) lsecond(cscan->custom_plans),
+								   estate, child_eflags);
+	node->custom_ps = list_make2(state->outer_ps, state->inner_ps);
+
+	state->jointype = (JoinType) intVal(list_nth(priv, JoinPrivateJoinType));
+	state->joinqual = ExecInitQual((List *) list_nth(priv, JoinPrivateJoinQuals),
+								   &node->ss.ps);
+	state->otherqual = ExecInitQual((List *) list_nth(priv, JoinPrivateOtherQuals),
+									&node->ss.ps);
+	state->outer_key = ExecInitExpr((Expr *) list_nth(priv, JoinPrivateOuterKey),
+									&node->ss.ps);
+
+	state->ncols = list_length(sides);
+	state->sides = palloc(sizeof(int) * Max(state->ncols, 1));
+	state->resnos = palloc(sizeof(AttrNumber) * Max(state->ncols, 1));
+	for (i = 0; i < state->ncols; i++)
+	{
+		state->sides[i] = list_nth_int(sides, i);
+		state->resnos[i] = (AttrNumber) list_nth_int(resnos, i);
+	}
+	state->inner_key = (AttrNumber) intVal(list_nth(priv, JoinPrivateInnerKey));
+	getTypeOutputInfo(TupleDescAttr(ExecGetResultType(state->inner_ps),
+									state->inner_key - 1)->atttypid,
+					  &outfunc, &isvarlena);
+	fmgr_info(outfunc, &state->inner_key_out);
+
+	state->outer_slot = ExecInitExtraTupleSlot(estate,
+											   ExecGetResultType(state->outer_ps),
+											   &TTSOpsMinimalTuple);
+	state->inner_slot = ExecInitExtraTupleSlot(estate,
+											   ExecGetResultType(state->inner_ps),
+											   &TTSOpsMinimalTuple);
+	state->run_cxt = AllocSetContextCreate(estate->es_query_cxt,
+										   "segment_fdw batched join",
+										   ALLOCSET_DEFAULT_SIZES);
+}
+
+/*
+ * Put into the scan tuple the columns of one side from "from", or NULLs
+ * when "from" is NULL.  The other side's columns are left as they are.
+ */
+static void
+fill_side(SegmentJoinState *state, int side, TupleTableSlot *from)
+{
+	TupleTableSlot *scan = state->css.ss.ss_ScanTupleSlot;
+	int			i;
+
+	if (from)
+		slot_getallattrs(from);
+	for (i = 0; i < state->ncols; i++)
+	{
+		if (state->sides[i] != side)
+			continue;
+		if (from)
+		{
+			scan->tts_values[i] = from->tts_values[state->resnos[i] - 1];
+			scan->tts_isnull[i] = from->tts_isnull[state->resnos[i] - 1];
+		}
+		else
+		{
+			scan->tts_values[i] = (Datum) 0;
+			scan->tts_isnull[i] = true;
+		}
+	}
+}
+
+/*
+ * The outer side's segment id for the outer row in the scan tuple, as a C
+ * string in the per-tuple memory, or NULL.
+ */
+static char *
+outer_key_of_row(SegmentJoinState *state)
+{
+	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
+	Datum		value;
+	bool		isnull;
+	MemoryContext oldcxt;
+	char	   *id;
+
+	econtext->ecxt_scantuple = state->css.ss.ss_ScanTupleSlot;
+	value = ExecEvalExprSwitchContext(state->outer_key, econtext, &isnull);
+	if (isnull)
+		return NULL;
+	/* text or varchar (segment_cond_is_pushable) */
+	oldcxt = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
+	id = TextDatumGetCString(value);
+	MemoryContextSwitchTo(oldcxt);
+	return id;
+}
+
+/*
+ * Hash table of C strings held by pointer, in the run's memory.
+ */
+static uint32
+id_hash(const void *key, Size keysize)
+{
+	const char *s = *(char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, (int) strlen(s));
+}
+
+static int
+id_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(char *const *) key1, *(char *const *) key2);
+}
+
+static HTAB *
+create_id_hash(SegmentJoinState *state, const char *name)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(InnerRows);
+	ctl.hash = id_hash;
+	ctl.match = id_match;
+	ctl.hcxt = state->run_cxt;
+	return hash_create(name, 256, &ctl,
+					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+}
+
+/*
+ * Build a run: read the outer side into the tuplestore, collecting its
+ * distinct segment ids; run the inner scan once over them; keep its rows
+ * by segment id.
+ */
+static void
+build_run(SegmentJoinState *state)
+{
+	EState	   *estate = state->css.ss.ps.state;
+	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
+	TupleTableSlot *scan = state->css.ss.ss_ScanTupleSlot;
+	HTAB	   *ids;
+	Datum	   *elems;
+	int64		nelems = 0;
+	int64		capacity = 64;
+	MemoryContext oldcxt;
+
+	MemoryContextReset(state->run_cxt);
+	state->inner_by_id = NULL;
+	state->nouter = 0;
+	state->nids = 0;
+	if (state->outer_rows == NULL)
+	{
+		oldcxt = MemoryContextSwitchTo(estate->es_query_cxt);
+		state->outer_rows = tuplestore_begin_heap(false, false, work_mem);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	else
+		tuplestore_clear(state->outer_rows);
+
+	ids = create_id_hash(state, "segment_fdw join ids");
+	elems = MemoryContextAlloc(state->run_cxt, sizeof(Datum) * capacity);
+	for (;;)
+	{
+		TupleTableSlot *slot = ExecProcNode(state->outer_ps);
+		char	   *id;
+
+		if (TupIsNull(slot))
+			break;
+		tuplestore_puttupleslot(state->outer_rows, slot);
+		state->nouter++;
+
+		ResetExprContext(econtext);
+		ExecClearTuple(scan);
+		fill_side(state, 0, slot);
+		fill_side(state, 1, NULL);
+		ExecStoreVirtualTuple(scan);
+		id = outer_key_of_row(state);
+		if (id != NULL)
+		{
+			bool		found;
+
+			(void) hash_search(ids, &id, HASH_FIND, &found);
+			if (!found)
+			{
+				InnerRows  *entry;
+
+				id = MemoryContextStrdup(state->run_cxt, id);
+				entry = (InnerRows *) hash_search(ids, &id, HASH_ENTER, NULL);
+				entry->tuples = NIL;
+				if (nelems == capacity)
+				{
+					capacity *= 2;
+					elems = repalloc_huge(elems, sizeof(Datum) * capacity);
+				}
+				oldcxt = MemoryContextSwitchTo(state->run_cxt);
+				elems[nelems++] = CStringGetTextDatum(id);
+				MemoryContextSwitchTo(oldcxt);
+			}
+		}
+	}
+	ExecClearTuple(scan);
+	state->nids = nelems;
+
+	state->inner_by_id = create_id_hash(state, "segment_fdw join rows");
+	if (nelems > 0)
+	{
+		ArrayType  *array;
+
+		if (nelems > MaxAllocSize / sizeof(Datum))
+			elog(ERROR, "segment_fdw: too many segment ids in one join");
+		oldcxt = MemoryContextSwitchTo(state->run_cxt);
+		array = construct_array_builtin(elems, (int) nelems, TEXTOID);
+		MemoryContextSwitchTo(oldcxt);
+
+		segment_scan_set_batch_ids((ForeignScanState *) state->inner_ps,
+								   PointerGetDatum(array));
+		if (state->inner_ran)
+			ExecReScan(state->inner_ps);
+		state->inner_ran = true;
+		for (;;)
+		{
+			TupleTableSlot *slot = ExecProcNode(state->inner_ps);
+			Datum		value;
+			bool		isnull;
+			char	   *id;
+			InnerRows  *entry;
+			bool		found;
+
+			if (TupIsNull(slot))
+				break;
+			value = slot_getattr(slot, state->inner_key, &isnull);
+			if (isnull)
+				continue;
+			oldcxt = MemoryContextSwitchTo(state->run_cxt);
+			id = OutputFunctionCall(&state->inner_key_out, value);
+			entry = (InnerRows *) hash_search(state->inner_by_id, &id,
+											  HASH_ENTER, &found);
+			if (!found)
+				entry->tuples = NIL;
+			else
+				pfree(id);
+			entry->tuples = lappend(entry->tuples,
+									ExecCopySlotMinimalTuple(slot));
+			MemoryContextSwitchTo(oldcxt);
+		}
+	}
+
+	tuplestore_rescan(state->outer_rows);
+	state->have_outer = false;
+	state->built = true;
+}
+
+/*
+ * ExecScan's access method: the next joined row in the scan tuple, or an
+ * empty slot at the end.
+ */
+static TupleTableSlot *
+next_joined_row(ScanState *ss)
+{
+	SegmentJoinState *state = (SegmentJoinState *) ss;
+	ExprContext *econtext = ss->ps.ps_ExprContext;
+	TupleTableSlot *scan = ss->ss_ScanTupleSlot;
+
+	if (!state->built)
+		build_run(state);
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		ResetExprContext(econtext);
+		econtext->ecxt_scantuple = scan;
+
+		if (!state->have_outer)
+		{
+			char	   *id;
+
+			if (!tuplestore_gettupleslot(state->outer_rows, true, false,
+										 state->outer_slot))
+				return ExecClearTuple(scan);
+			ExecClearTuple(scan);
+			fill_side(state, 0, state->outer_slot);
+			fill_side(state, 1, NULL);
+			ExecStoreVirtualTuple(scan);
+			state->candidates = NIL;
+			id = outer_key_of_row(state);
+			if (id != NULL)
+			{
+				InnerRows  *entry = (InnerRows *)
+					hash_search(state->inner_by_id, &id, HASH_FIND, NULL);
+
+				if (entry)
+					state->candidates = entry->tuples;
+			}
+			state->next_candidate = 0;
+			state->matched = false;
+			state->have_outer = true;
+		}
+
+		while (state->next_candidate < list_length(state->candidates))
+		{
+			MinimalTuple tuple = (MinimalTuple)
+				list_nth(state->candidates, state->next_candidate++);
+
+			ResetExprContext(econtext);
+			ExecStoreMinimalTuple(tuple, state->inner_slot, false);
+			ExecClearTuple(scan);
+			fill_side(state, 1, state->inner_slot);
+			ExecStoreVirtualTuple(scan);
+			if (!ExecQual(state->joinqual, econtext))
+				continue;
+			state->matched = true;
+			if (state->jointype == JOIN_ANTI)
+				break;
+			if (state->jointype == JOIN_SEMI)
+			{
+				state->have_outer = false;
+				if (ExecQual(state->otherqual, econtext))
+					return scan;
+				break;
+			}
+			if (ExecQual(state->otherqual, econtext))
+				return scan;
+		}
+
+		/* the outer row is done: null-extended if it matched nothing */
+		if (!state->have_outer)
+			continue;
+		state->have_outer = false;
+		if (!state->matched &&
+			(state->jointype == JOIN_LEFT || state->jointype == JOIN_ANTI))
+		{
+			ResetExprContext(econtext);
+			ExecClearTuple(scan);
+			fill_side(state, 1, NULL);
+			ExecStoreVirtualTuple(scan);
+			if (ExecQual(state->otherqual, econtext))
+				return scan;
+		}
+	}
+}
+
+/* No EvalPlanQual: row locks keep the nested loop */
+static bool
+recheck_joined_row(ScanState *ss, TupleTableSlot *slot)
+{
+	return true;
+}
+
+/*
+ * ExecCustomScan: ExecScan projects the scan tuple.
+ */
+static TupleTableSlot *
+exec_join(CustomScanState *node)
+{
+	return ExecScan(&node->ss, next_joined_row, recheck_joined_row);
+}
+
+/*
+ * ReScanCustomScan: the outer side may give other rows (its parameters
+ * changed), so the next row asked for builds a new run.  The inner scan
+ * keeps its cache of responses, so ids asked before are not asked again.
+ */
+static void
+rescan_join(CustomScanState *node)
+{
+	SegmentJoinState *state = (SegmentJoinState *) node;
+
+	state->built = false;
+	state->have_outer = false;
+	state->candidates = NIL;
+	if (state->outer_rows)
+		tuplestore_clear(state->outer_rows);
+	ExecReScan(state->outer_ps);
+}
+
+/*
+ * EndCustomScan
+ */
+static void
+end_join(CustomScanState *node)
+{
+	SegmentJoinState *state = (SegmentJoinState *) node;
+
+	ExecEndNode(state->outer_ps);
+	ExecEndNode(state->inner_ps);
+	if (state->outer_rows)
+		tuplestore_end(state->outer_rows);
+	state->outer_rows = NULL;
+	MemoryContextDelete(state->run_cxt);
+}
+
+/*
+ * ExplainCustomScan: the join type, the segment key and clauses; with
+ * ANALYZE, the outer rows read and the distinct ids asked for.  The inner
+ * scan shows its requests and their figures.
+ */
+static void
+explain_join(CustomScanState *node, List *ancestors, ExplainState *es)
+{
+	SegmentJoinState *state = (SegmentJoinState *) node;
+	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
+	List	   *priv = cscan->custom_private;
+	List	   *context;
+	bool		useprefix = list_length(es->rtable) > 1 || es->verbose;
+	List	   *quals;
+	const char *type;
+
+	switch (state->jointype)
+	{
+		case JOIN_INNER:
+			type = "Inner";
+			break;
+		case JOIN_LEFT:
+			type = "Left";
+			break;
+		case JOIN_SEMI:
+			type = "Semi";
+			break;
+		default:
+			type = "Anti";
+			break;
+	}
+	ExplainPropertyText("Join Type", type, es);
+
+	context = set_deparse_context_plan(es->deparse_cxt, &cscan->scan.plan,
+									   ancestors);
+	ExplainPropertyText("Segment Key",
+						deparse_expression((Node *) list_nth(priv, JoinPrivateOuterKey),
+										   context, useprefix, false), es);
+	quals = (List *) list_nth(priv, JoinPrivateJoinQuals);
+	if (quals != NIL)
+		ExplainPropertyText("Join Filter",
+							deparse_expression((Node *) make_ands_explicit(quals),
+											   context, useprefix, false), es);
+	quals = (List *) list_nth(priv, JoinPrivateOtherQuals);
+	if (quals != NIL)
+		ExplainPropertyText("Filter",
+							deparse_expression((Node *) make_ands_explicit(quals),
+											   context, useprefix, false), es);
+	if (es->analyze)
+	{
+		ExplainPropertyInteger("Outer Rows Read", NULL, state->nouter, es);
+		ExplainPropertyInteger("Distinct Segment Ids", NULL, state->nids, es);
+	}
+}

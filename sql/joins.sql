@@ -1,0 +1,205 @@
+--
+-- joins: a join on segment_id whose inner side is a segment_fdw table reads
+-- its outer side first and fetches its distinct segments in one concurrent
+-- batch (segment_fdw.batch_joins); every shape gives what the nested loop
+-- gives, which each test checks by running it both ways
+--
+\i test/setup.sql
+
+CREATE SERVER braze FOREIGN DATA WRAPPER segment_fdw OPTIONS (url :'api_url', max_retries '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER braze OPTIONS (api_key 'regress-key');
+CREATE SCHEMA braze;
+IMPORT FOREIGN SCHEMA segments FROM SERVER braze INTO braze;
+CREATE FOREIGN TABLE segment_sizes (segment_id text, time date, size bigint) SERVER braze;
+
+-- 12 rows: ids seg-1 .. seg-8, seg-2 and seg-3 twice, two NULLs
+CREATE TABLE tracked (id text, grp int, threshold bigint);
+INSERT INTO tracked
+SELECT 'seg-' || i, i % 3, 14610 + i * 7 FROM generate_series(1, 8) i;
+INSERT INTO tracked VALUES ('seg-2', 5, 0), ('seg-3', 5, 0), (NULL, 1, 0), (NULL, 5, 0);
+ANALYZE tracked;
+CREATE VIEW tracked_view AS SELECT id, grp FROM tracked WHERE grp <> 0;
+
+-- Runs a query with the batched join on, then off; returns the plan's join
+-- node with it on, the rows, the requests each way (as the stand-in saw
+-- them), and whether both gave the same rows (EXCEPT ALL both ways).
+CREATE FUNCTION compare_join(q text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+  node text := 'none';
+  line text;
+  n_on bigint;
+  n_off bigint;
+  req_on text;
+  req_off text;
+  diff bigint;
+BEGIN
+  SET LOCAL segment_fdw.batch_joins = on;
+  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+    IF line ~ 'SegmentBatchJoin' THEN
+      node := 'batched';
+    END IF;
+  END LOOP;
+  IF node = 'none' THEN
+    node := 'not batched';
+  END IF;
+  PERFORM standin.reset();
+  EXECUTE 'CREATE TEMP TABLE result_on AS ' || q;
+  SELECT split_part(standin.stats(), ' ', 1) INTO req_on;
+  SET LOCAL segment_fdw.batch_joins = off;
+  PERFORM standin.reset();
+  EXECUTE 'CREATE TEMP TABLE result_off AS ' || q;
+  SELECT split_part(standin.stats(), ' ', 1) INTO req_off;
+  SELECT count(*) INTO n_on FROM result_on;
+  SELECT count(*) INTO n_off FROM result_off;
+  SELECT count(*) INTO diff FROM ((TABLE result_on EXCEPT ALL TABLE result_off)
+                                  UNION ALL
+                                  (TABLE result_off EXCEPT ALL TABLE result_on)) d;
+  DROP TABLE result_on;
+  DROP TABLE result_off;
+  SET LOCAL segment_fdw.batch_joins = on;
+  RETURN format('%s: rows %s/%s, on %s, off %s, %s', node, n_on, n_off,
+                req_on, req_off, CASE WHEN diff = 0 THEN 'same' ELSE diff || ' differ' END);
+END $$;
+
+-- the plan: the outer side, then the foreign table with its own conditions
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT t.id, s.time, s.size FROM tracked t JOIN segment_sizes s ON s.segment_id = t.id
+WHERE s.time >= '2024-01-01' AND s.time < '2024-01-04';
+SET segment_fdw.batch_joins = off;
+EXPLAIN (COSTS OFF)
+SELECT t.id, s.time, s.size FROM tracked t JOIN segment_sizes s ON s.segment_id = t.id
+WHERE s.time >= '2024-01-01' AND s.time < '2024-01-04';
+RESET segment_fdw.batch_joins;
+
+-- the rows, and one request per distinct id, however often it repeats
+SELECT t.id, t.grp, s.time, s.size FROM tracked t JOIN segment_sizes s ON s.segment_id = t.id
+WHERE s.time >= '2024-01-01' AND s.time < '2024-01-03'
+ORDER BY 1, 2, 3;
+SELECT standin.requests();
+
+-- EXPLAIN ANALYZE: the inner scan's figures, as a scan shows them
+SELECT standin.reset() \gset
+SELECT count(*) FROM standin.get('/__control/set?latency_ms=100');
+SELECT standin.explain_braze($$
+SELECT t.id, s.time, s.size FROM tracked t JOIN segment_sizes s ON s.segment_id = t.id
+WHERE s.time = '2024-01-01'$$);
+SELECT split_part(standin.stats(), ' ', 1) AS requests, split_part(standin.stats(), ' ', 3) AS in_flight;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT t.id, s.time, s.size FROM tracked t JOIN segment_sizes s ON s.segment_id = t.id
+WHERE s.time = '2024-01-01';
+SELECT standin.reset() \gset
+
+-- every shape, on and off
+-- inner join, with duplicates and NULL ids on the outer side
+SELECT compare_join($$SELECT t.id, t.grp, s.time, s.size FROM tracked t
+  JOIN segment_sizes s ON s.segment_id = t.id
+  WHERE s.time >= '2024-01-01' AND s.time < '2024-01-04'$$);
+-- a join clause besides segment_id
+SELECT compare_join($$SELECT t.id, t.grp, s.time, s.size FROM tracked t
+  JOIN segment_sizes s ON s.segment_id = t.id AND s.size > t.threshold * 10
+  WHERE s.time >= '2024-01-01' AND s.time < '2024-01-04'$$);
+-- left join: NULL ids and rows that no inner row matches are kept
+SELECT compare_join($$SELECT t.id, t.grp, s.time, s.size FROM tracked t
+  LEFT JOIN segment_sizes s ON s.segment_id = t.id AND s.time = '2024-01-02'
+    AND s.size % 2 = 0$$);
+SELECT t.id, t.grp, s.time, s.size FROM tracked t
+LEFT JOIN segment_sizes s ON s.segment_id = t.id AND s.time = '2024-01-02' AND s.size % 2 = 0
+ORDER BY 1, 2, 3;
+-- left join with a filter over the joined row
+SELECT compare_join($$SELECT t.id, t.grp, s.time, s.size FROM tracked t
+  LEFT JOIN segment_sizes s ON s.segment_id = t.id AND s.time = '2024-01-02'
+  WHERE s.size IS NULL OR s.size > t.threshold$$);
+-- semi and anti joins
+SELECT compare_join($$SELECT t.id, t.grp FROM tracked t WHERE EXISTS (
+  SELECT 1 FROM segment_sizes s WHERE s.segment_id = t.id AND s.time = '2024-01-02'
+    AND s.size % 2 = 0)$$);
+SELECT compare_join($$SELECT t.id, t.grp FROM tracked t WHERE NOT EXISTS (
+  SELECT 1 FROM segment_sizes s WHERE s.segment_id = t.id AND s.time = '2024-01-02'
+    AND s.size % 2 = 0)$$);
+SELECT t.id, t.grp FROM tracked t WHERE NOT EXISTS (
+  SELECT 1 FROM segment_sizes s WHERE s.segment_id = t.id AND s.time = '2024-01-02'
+    AND s.size % 2 = 0)
+ORDER BY 1, 2;
+-- a view, a CTE, a VALUES list
+SELECT compare_join($$SELECT v.id, s.time, s.size FROM tracked_view v
+  JOIN segment_sizes s ON s.segment_id = v.id WHERE s.time = '2024-01-01'$$);
+SELECT compare_join($$WITH c AS MATERIALIZED (SELECT id FROM tracked WHERE grp = 1)
+  SELECT c.id, s.time, s.size FROM c JOIN segment_sizes s ON s.segment_id = c.id
+  WHERE s.time = '2024-01-01'$$);
+SELECT compare_join($$SELECT v.id, s.time, s.size FROM (VALUES ('a'), ('b'), ('a'), ('c')) v(id)
+  JOIN segment_sizes s ON s.segment_id = v.id WHERE s.time = '2024-01-01'$$);
+-- the segment catalog (another foreign table) with a name filter
+SELECT compare_join($$SELECT m.name, s.time, s.size FROM braze.segments m
+  JOIN segment_sizes s ON s.segment_id = m.id
+  WHERE m.name LIKE 'Trial%' AND s.time >= '2024-01-01' AND s.time < '2024-01-31'$$);
+-- and details of the listed segments
+SELECT compare_join($$SELECT m.id, d.created_at FROM braze.segments m
+  JOIN braze.segment_details d ON d.segment_id = m.id WHERE m.name LIKE 'Trial%'$$);
+-- an expression of the outer side
+SELECT compare_join($$SELECT g, s.size FROM generate_series(1, 5) g
+  JOIN segment_sizes s ON s.segment_id = 'seg-' || g WHERE s.time = '2024-01-01'$$);
+-- LATERAL keeps the nested loop
+SELECT compare_join($$SELECT t.id, s.size FROM tracked t, LATERAL (
+  SELECT * FROM segment_sizes s WHERE s.segment_id = t.id AND s.time = '2024-01-01'
+  LIMIT 1) s$$);
+-- the whole join rescanned, from a correlated subquery
+SELECT compare_join($$SELECT g, (SELECT sum(s.size) FROM tracked t
+  JOIN segment_sizes s ON s.segment_id = t.id
+  WHERE t.grp = g AND s.time = '2024-01-01') FROM generate_series(0, 5) g$$);
+
+-- an outer side larger than work_mem: it spills, and each id is asked once
+CREATE TABLE many AS SELECT 'seg-' || (i % 50) AS id, i FROM generate_series(1, 20000) i;
+ANALYZE many;
+SET work_mem = '64kB';
+SELECT compare_join($$SELECT m.i, s.size FROM many m
+  JOIN segment_sizes s ON s.segment_id = m.id WHERE s.time = '2024-01-01'$$);
+RESET work_mem;
+
+-- a prepared statement with a generic plan
+SELECT standin.reset() \gset
+SET plan_cache_mode = force_generic_plan;
+PREPARE p(date, int) AS
+SELECT t.id, s.time, s.size FROM tracked t JOIN segment_sizes s ON s.segment_id = t.id
+WHERE s.time = $1 AND t.grp = $2 ORDER BY 1, 2;
+EXPLAIN (COSTS OFF) EXECUTE p('2024-01-01', 1);
+EXECUTE p('2024-01-01', 1);
+EXECUTE p('2024-01-05', 2);
+SELECT standin.requests();
+DEALLOCATE p;
+RESET plan_cache_mode;
+
+-- 16 segments at 200 ms each: 8 in flight, two round trips
+SELECT standin.reset() \gset
+SELECT count(*) FROM standin.get('/__control/set?latency_ms=200');
+CREATE TABLE sixteen AS SELECT 'seg-' || i AS id FROM generate_series(1, 16) i;
+ANALYZE sixteen;
+SELECT clock_timestamp() AS started \gset
+SELECT count(*), count(DISTINCT s.segment_id) FROM sixteen x
+JOIN segment_sizes s ON s.segment_id = x.id WHERE s.time = '2024-01-01';
+SELECT clock_timestamp() - :'started' < interval '1 second' AS concurrent;
+SELECT split_part(standin.stats(), ' ', 1) AS requests, split_part(standin.stats(), ' ', 3) AS in_flight;
+
+-- max_requests bounds the whole join, before any request
+SELECT standin.reset() \gset
+ALTER SERVER braze OPTIONS (ADD max_requests '10');
+SELECT count(*) FROM sixteen x
+JOIN segment_sizes s ON s.segment_id = x.id WHERE s.time = '2024-01-01';
+SELECT split_part(standin.stats(), ' ', 1) AS requests;
+ALTER SERVER braze OPTIONS (DROP max_requests);
+
+-- cancel while the batch is in flight
+SELECT count(*) FROM standin.get('/__control/set?latency_ms=5000');
+SET statement_timeout = '500ms';
+SELECT count(*) FROM sixteen x
+JOIN segment_sizes s ON s.segment_id = x.id WHERE s.time = '2024-01-02';
+RESET statement_timeout;
+SELECT standin.reset() \gset
+SELECT count(*) FROM sixteen x
+JOIN segment_sizes s ON s.segment_id = x.id WHERE s.time = '2024-01-01';
+
+DROP TABLE tracked, many, sixteen CASCADE;
+DROP FUNCTION compare_join(text);
+DROP SCHEMA braze CASCADE;
+DROP SERVER braze CASCADE;
+\i test/teardown.sql
