@@ -364,7 +364,8 @@ to_scan_vars(Node *node, ToScanVarsContext *context)
 		return NULL;
 	if (IsA(node, Var))
 	{
-		Var		   *var = (Var *) copyObject(node);
+		/* copyObjectImpl: 19's copyObject needs typeof_unqual of the compiler */
+		Var		   *var = (Var *) copyObjectImpl(node);
 		AttrNumber	pos = tlist_position(context->scan_tlist, var);
 
 		if (pos == 0)
@@ -446,7 +447,7 @@ plan_join_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 
 		if (tlist_position(scan_tlist, var) == 0)
 			scan_tlist = lappend(scan_tlist,
-								 makeTargetEntry((Expr *) copyObject(var),
+								 makeTargetEntry((Expr *) copyObjectImpl(var),
 												 list_length(scan_tlist) + 1,
 												 NULL, false));
 	}

@@ -76,11 +76,19 @@ SELECT split_part(standin.stats(), ' ', 1) AS sent;
 CREATE TABLE three (segment_id text);
 INSERT INTO three VALUES ('abc'), ('xyz'), ('def');
 ANALYZE three;
+SET segment_fdw.batch_joins = off;
 SELECT t.segment_id, count(*) FROM three t JOIN segment_sizes s USING (segment_id)
 WHERE s.time >= '2024-01-01' AND s.time < '2025-01-01'
 GROUP BY 1 ORDER BY 1;
 SELECT split_part(standin.stats(), ' ', 1) AS sent;
--- ... while one scan of all three would send 12
+RESET segment_fdw.batch_joins;
+-- ... while a batched join runs it once, over the whole join: 12, refused
+SELECT standin.reset() \gset
+SELECT t.segment_id, count(*) FROM three t JOIN segment_sizes s USING (segment_id)
+WHERE s.time >= '2024-01-01' AND s.time < '2025-01-01'
+GROUP BY 1 ORDER BY 1;
+SELECT split_part(standin.stats(), ' ', 1) AS sent;
+-- ... as one scan of all three would be
 SELECT standin.reset() \gset
 SELECT count(*) FROM segment_sizes
 WHERE segment_id = ANY (ARRAY(SELECT segment_id FROM three))
