@@ -6,7 +6,12 @@ most 100 days, one request after another on one kept-alive connection, then
 loads the rows with COPY (psql, reading them from standard input).  Prints
 the wall time in milliseconds and the number of rows.
 
+With a single segment argument "list:PREFIX", first pages GET /segments/list
+(one page after another, until one holds fewer than 100 segments) and takes
+the segments whose name starts with PREFIX: the whole-workspace extract.
+
 Usage: peer.py BASE_URL API_KEY FIRST_DAY DAYS SEGMENT...
+       peer.py BASE_URL API_KEY FIRST_DAY DAYS list:PREFIX
 """
 import datetime as dt
 import http.client
@@ -36,6 +41,22 @@ def main():
     start = time.monotonic()
     conn = http.client.HTTPConnection(url.hostname, url.port)
     lines = []
+    if len(segments) == 1 and segments[0].startswith("list:"):
+        prefix = segments[0][len("list:"):]
+        segments = []
+        page = 0
+        while True:
+            conn.request("GET", f"/segments/list?page={page}&sort_direction=asc",
+                         headers={"Authorization": f"Bearer {key}"})
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 200:
+                sys.exit(f"HTTP {resp.status}: {body[:200]!r}")
+            listed = json.loads(body)["segments"]
+            segments += [s["id"] for s in listed if s["name"].startswith(prefix)]
+            if len(listed) < 100:
+                break
+            page += 1
     for seg in segments:
         for a, b in windows(first, days):
             query = urllib.parse.urlencode({"segment_id": seg, "length": (b - a).days + 3,
