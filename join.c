@@ -916,7 +916,8 @@ end_join(CustomScanState *node)
 
 /*
  * ExplainCustomScan: the join type, the segment key and clauses; with
- * ANALYZE, the outer rows read and the distinct ids asked for.  The inner
+ * ANALYZE, the outer rows read (and whether they stayed in memory) and the
+ * distinct ids asked for.  The inner
  * scan shows its requests and their figures.
  */
 static void
@@ -965,6 +966,10 @@ explain_join(CustomScanState *node, List *ancestors, ExplainState *es)
 	if (es->analyze)
 	{
 		ExplainPropertyInteger("Outer Rows Read", NULL, state->nouter, es);
+		if (state->outer_rows)
+			ExplainPropertyText("Outer Rows Stored",
+								tuplestore_in_memory(state->outer_rows) ?
+								"memory" : "disk", es);
 		ExplainPropertyInteger("Distinct Segment Ids", NULL, state->nids, es);
 	}
 }

@@ -92,7 +92,7 @@ DECLARE
   line text;
 BEGIN
   FOR line IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || q LOOP
-    IF btrim(line) ~ '^(Custom Scan|Join Type|Segment Key|Join Filter|Filter|Outer Rows Read|Distinct Segment Ids)' THEN
+    IF btrim(line) ~ '^(Custom Scan|Join Type|Segment Key|Join Filter|Filter|Outer Rows Read|Outer Rows Stored|Distinct Segment Ids)' THEN
       RETURN NEXT regexp_replace(btrim(line), ' \(actual.*', '');
     END IF;
   END LOOP;
@@ -165,6 +165,8 @@ CREATE TABLE many AS SELECT 'seg-' || (i % 50) AS id, i FROM generate_series(1, 
 ANALYZE many;
 SET work_mem = '64kB';
 SELECT compare_join($$SELECT m.i, s.size FROM many m
+  JOIN segment_sizes s ON s.segment_id = m.id WHERE s.time = '2024-01-01'$$);
+SELECT join_figures($$SELECT m.i, s.size FROM many m
   JOIN segment_sizes s ON s.segment_id = m.id WHERE s.time = '2024-01-01'$$);
 RESET work_mem;
 
