@@ -238,11 +238,15 @@ segment_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 		return;
 	if (!segment_rel_batchable(innerrel, &cols))
 		return;
-	/* LATERAL references and row locks keep the nested loop */
+	/*
+	 * LATERAL references keep the nested loop; so do row marks (FOR UPDATE,
+	 * or the other relations of an UPDATE or DELETE), whose EvalPlanQual
+	 * recheck this node does not do.
+	 */
 	if (!bms_is_empty(joinrel->lateral_relids) ||
 		!bms_is_empty(innerrel->lateral_relids) ||
 		!bms_is_empty(outerrel->lateral_relids) ||
-		root->parse->rowMarks != NIL)
+		root->rowMarks != NIL)
 		return;
 	outer_path = outerrel->cheapest_total_path;
 	if (outer_path == NULL || !bms_is_empty(PATH_REQ_OUTER(outer_path)))
@@ -864,7 +868,7 @@ next_joined_row(ScanState *ss)
 	}
 }
 
-/* No EvalPlanQual: row locks keep the nested loop */
+/* Never called: plans with row marks keep the nested loop */
 static bool
 recheck_joined_row(ScanState *ss, TupleTableSlot *slot)
 {

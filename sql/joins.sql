@@ -155,6 +155,10 @@ SELECT compare_join($$SELECT g, s.size FROM generate_series(1, 5) g
 SELECT compare_join($$SELECT t.id, s.size FROM tracked t, LATERAL (
   SELECT * FROM segment_sizes s WHERE s.segment_id = t.id AND s.time = '2024-01-01'
   LIMIT 1) s$$);
+-- FOR UPDATE of the local table keeps the nested loop
+SELECT compare_join($$SELECT t.id, s.size FROM tracked t
+  JOIN segment_sizes s ON s.segment_id = t.id WHERE s.time = '2024-01-01'
+  FOR UPDATE OF t$$);
 -- the whole join rescanned, from a correlated subquery
 SELECT compare_join($$SELECT g, (SELECT sum(s.size) FROM tracked t
   JOIN segment_sizes s ON s.segment_id = t.id
