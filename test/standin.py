@@ -191,7 +191,10 @@ def reason(status):
 
 
 def next_hour_epoch():
-    return (int(time.time()) // 3600 + 1) * 3600
+    """The next top of the hour at least 10 minutes away.  Braze's hourly window resets on the
+    hour; a reset seconds away would fit in max_retry_wait_ms (60 s at most by default), so a
+    test that expects a far reset would pass or fail by the minute it ran in."""
+    return (int(time.time()) + 600) // 3600 * 3600 + 3600
 
 
 def parse_ending_at(text):

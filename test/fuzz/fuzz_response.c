@@ -15,6 +15,9 @@
  * - by the fast walk raising the error of the first problem it meets, as
  *   it does for a body too large to be parsed as a tree;
  * - by segment_parse_body, as a successful response;
+ * - by segment_parse_list and segment_parse_details (catalog.c), as a
+ *   successful page of GET /segments/list and details of one segment:
+ *   every row they hand back has the members the API always sends;
  * - by segment_report_http_error, as an HTTP 503.
  *
  * Errors raised with ereport(ERROR) come back here by longjmp, as they
@@ -33,6 +36,8 @@
 #include "segment_fdw.h"
 
 #include "response.c"
+
+static void fuzz_catalog(SegmentResponse *resp, sigjmp_buf *jump);
 
 /* in pg_stubs.c */
 extern void fuzz_free_all(void);
@@ -121,7 +126,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 
+	fuzz_catalog(&resp, &jump);
+	resp.request = &request;
+
 	resp.status = 503;
+	PG_exception_stack = &jump;
 	if (sigsetjmp(jump, 0) == 0)
 	{
 		segment_report_http_error(&resp, "fuzz-secret");
@@ -131,4 +140,51 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	PG_exception_stack = NULL;
 	fuzz_free_all();
 	return 0;
+}
+
+/*
+ * The body as a page of the segment list and as one segment's details.
+ * Each parser either raises an error or hands back rows whose required
+ * members (id and name; name) are there.
+ */
+static void
+fuzz_catalog(SegmentResponse *resp, sigjmp_buf *jump)
+{
+	SegmentRequest list = {0};
+	SegmentRequest details = {0};
+
+	list.endpoint = &segment_endpoints[SEGMENT_ENDPOINT_LIST];
+	list.target = "/segments/list?page=0&sort_direction=asc";
+	details.endpoint = &segment_endpoints[SEGMENT_ENDPOINT_DETAILS];
+	details.segment_id = "fuzz";
+	details.target = "/segments/details?segment_id=fuzz";
+
+	resp->request = &list;
+	PG_exception_stack = jump;
+	if (sigsetjmp(*jump, 0) == 0)
+	{
+		void	   *rows;
+		int			n = segment_parse_list(resp, "fuzz-secret", &rows);
+		int			i;
+
+		for (i = 0; i < n; i++)
+		{
+			SegmentCatalogRow *row = (SegmentCatalogRow *) rows + i;
+
+			if (row->values[SEGMENT_FIELD_ID] == NULL ||
+				row->values[SEGMENT_FIELD_NAME] == NULL)
+				abort();
+		}
+	}
+
+	resp->request = &details;
+	PG_exception_stack = jump;
+	if (sigsetjmp(*jump, 0) == 0)
+	{
+		void	   *rows;
+
+		if (segment_parse_details(resp, "fuzz-secret", &rows) != 1 ||
+			((SegmentCatalogRow *) rows)->values[SEGMENT_FIELD_NAME] == NULL)
+			abort();
+	}
 }

@@ -126,6 +126,18 @@ pstrdup(const char *s)
 	return p;
 }
 
+char *
+pnstrdup(const char *s, Size len)
+{
+	char	   *p;
+
+	len = strnlen(s, len);
+	p = palloc(len + 1);
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
 void
 fuzz_free_all(void)
 {
