@@ -713,6 +713,9 @@ build_run(SegmentJoinState *state)
 			{
 				InnerRows  *entry;
 
+				/* each id costs a request at least: stop before max_requests */
+				segment_scan_check_batch_ids((ForeignScanState *) state->inner_ps,
+											 nelems + 1);
 				id = MemoryContextStrdup(state->run_cxt, id);
 				entry = (InnerRows *) hash_search(ids, &id, HASH_ENTER, NULL);
 				entry->tuples = NIL;
@@ -899,7 +902,21 @@ rescan_join(CustomScanState *node)
 	state->candidates = NIL;
 	if (state->outer_rows)
 		tuplestore_clear(state->outer_rows);
-	ExecReScan(state->outer_ps);
+
+	/*
+	 * The children are not lefttree and righttree, so ExecReScan does not
+	 * tell them which parameters changed: do it here, as ExecReScanAppend
+	 * does.  A child that decides by them whether to start over (a
+	 * HashAggregate, say) would otherwise give its old rows again.  One with
+	 * changed parameters is rescanned by ExecProcNode when next asked.
+	 */
+	if (node->ss.ps.chgParam != NULL)
+	{
+		UpdateChangedParamSet(state->outer_ps, node->ss.ps.chgParam);
+		UpdateChangedParamSet(state->inner_ps, node->ss.ps.chgParam);
+	}
+	if (state->outer_ps->chgParam == NULL)
+		ExecReScan(state->outer_ps);
 }
 
 /*

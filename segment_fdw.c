@@ -1566,3 +1566,24 @@ segment_scan_set_batch_ids(ForeignScanState *node, Datum ids)
 	Assert(state->batched);
 	state->batch_ids = ids;
 }
+
+/*
+ * A batched join is collecting the ids it will hand this scan, and has
+ * "nids" so far: as each needs one request at least, more than max_requests
+ * would be refused by the run anyway.  Refuse them now, before the join
+ * holds any number of ids in memory.
+ */
+void
+segment_scan_check_batch_ids(ForeignScanState *node, int64 nids)
+{
+	SegmentScanState *state = (SegmentScanState *) node->fdw_state;
+
+	if (nids > state->opts.max_requests)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a scan of foreign table \"%s\" would send more than max_requests (%d) requests to Braze",
+						state->relname, state->opts.max_requests),
+				 errdetail("The join gives it more than %d distinct segments, each asked at least once.",
+						   state->opts.max_requests),
+				 errhint("Narrow the segments the join gives, or raise the server option max_requests.")));
+}

@@ -316,6 +316,7 @@ extern Path *segment_batch_inner_path(PlannerInfo *root, RelOptInfo *rel,
 									  double rows, Cost startup_cost,
 									  Cost total_cost);
 extern void segment_scan_set_batch_ids(ForeignScanState *node, Datum ids);
+extern void segment_scan_check_batch_ids(ForeignScanState *node, int64 nids);
 
 /* in join.c */
 extern bool segment_batch_joins;

@@ -164,6 +164,15 @@ SELECT compare_join($$SELECT g, (SELECT sum(s.size) FROM tracked t
   JOIN segment_sizes s ON s.segment_id = t.id
   WHERE t.grp = g AND s.time = '2024-01-01') FROM generate_series(0, 5) g$$);
 
+-- the same, with an outer side that starts over only when told its
+-- parameter changed (a HashAggregate): the join must tell it
+SET enable_sort = off;
+SELECT compare_join($$SELECT g, (SELECT count(*) || '/' || coalesce(sum(s.size), 0)
+  FROM (SELECT DISTINCT id FROM tracked WHERE grp = g) t
+  JOIN segment_sizes s ON s.segment_id = t.id
+  WHERE s.time >= '2024-01-01' AND s.time < '2024-01-03') FROM generate_series(0, 2) g$$);
+RESET enable_sort;
+
 -- an outer side larger than work_mem: it spills, and each id is asked once
 CREATE TABLE many AS SELECT 'seg-' || (i % 50) AS id, i FROM generate_series(1, 20000) i;
 ANALYZE many;
@@ -198,11 +207,18 @@ JOIN segment_sizes s ON s.segment_id = x.id WHERE s.time = '2024-01-01';
 SELECT clock_timestamp() - :'started' < interval '1 second' AS concurrent;
 SELECT split_part(standin.stats(), ' ', 1) AS requests, split_part(standin.stats(), ' ', 3) AS in_flight;
 
--- max_requests bounds the whole join, before any request
+-- max_requests bounds the whole join, before any request: more distinct
+-- segments than it are refused as they are collected
 SELECT standin.reset() \gset
 ALTER SERVER braze OPTIONS (ADD max_requests '10');
 SELECT count(*) FROM sixteen x
 JOIN segment_sizes s ON s.segment_id = x.id WHERE s.time = '2024-01-01';
+SELECT split_part(standin.stats(), ' ', 1) AS requests;
+-- and 16 segments of two windows each (32 requests) are refused by the run
+ALTER SERVER braze OPTIONS (SET max_requests '20');
+SELECT count(*) FROM sixteen x
+JOIN segment_sizes s ON s.segment_id = x.id
+WHERE s.time >= '2024-01-01' AND s.time < '2024-05-01';
 SELECT split_part(standin.stats(), ' ', 1) AS requests;
 ALTER SERVER braze OPTIONS (DROP max_requests);
 
