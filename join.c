@@ -33,11 +33,7 @@
  */
 #include "postgres.h"
 
-#include <math.h>
-
-#include "access/htup_details.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "foreign/fdwapi.h"
@@ -55,7 +51,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/ruleutils.h"
 #include "utils/selfuncs.h"
@@ -109,7 +104,6 @@ typedef struct SegmentJoinState
 	int		   *sides;
 	AttrNumber *resnos;
 	AttrNumber	inner_key;
-	FmgrInfo	inner_key_out;
 	PlanState  *outer_ps;
 	PlanState  *inner_ps;
 
@@ -526,8 +520,6 @@ begin_join(CustomScanState *node, EState *estate, int eflags)
 	List	   *sides = (List *) list_nth(priv, JoinPrivateSides);
 	List	   *resnos = (List *) list_nth(priv, JoinPrivateResnos);
 	int			child_eflags;
-	Oid			outfunc;
-	bool		isvarlena;
 	int			i;
 
 	/* both children run to their end and are rescanned only by this node */
@@ -556,10 +548,6 @@ begin_join(CustomScanState *node, EState *estate, int eflags)
 		state->resnos[i] = (AttrNumber) list_nth_int(resnos, i);
 	}
 	state->inner_key = (AttrNumber) intVal(list_nth(priv, JoinPrivateInnerKey));
-	getTypeOutputInfo(TupleDescAttr(ExecGetResultType(state->inner_ps),
-									state->inner_key - 1)->atttypid,
-					  &outfunc, &isvarlena);
-	fmgr_info(outfunc, &state->inner_key_out);
 
 	state->outer_slot = ExecInitExtraTupleSlot(estate,
 											   ExecGetResultType(state->outer_ps),
@@ -626,34 +614,19 @@ outer_key_of_row(SegmentJoinState *state)
 }
 
 /*
- * Hash table of C strings held by pointer, in the run's memory.
+ * Make the scan tuple the outer row "outer" (or nulls), with nulls on the
+ * inner side: what the outer key and quals of that row alone are evaluated
+ * over.
  */
-static uint32
-id_hash(const void *key, Size keysize)
+static void
+set_outer_row(SegmentJoinState *state, TupleTableSlot *outer)
 {
-	const char *s = *(char *const *) key;
+	TupleTableSlot *scan = state->css.ss.ss_ScanTupleSlot;
 
-	return hash_bytes((const unsigned char *) s, (int) strlen(s));
-}
-
-static int
-id_match(const void *key1, const void *key2, Size keysize)
-{
-	return strcmp(*(char *const *) key1, *(char *const *) key2);
-}
-
-static HTAB *
-create_id_hash(SegmentJoinState *state, const char *name)
-{
-	HASHCTL		ctl;
-
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(InnerRows);
-	ctl.hash = id_hash;
-	ctl.match = id_match;
-	ctl.hcxt = state->run_cxt;
-	return hash_create(name, 256, &ctl,
-					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	ExecClearTuple(scan);
+	fill_side(state, 0, outer);
+	fill_side(state, 1, NULL);
+	ExecStoreVirtualTuple(scan);
 }
 
 /*
@@ -667,6 +640,7 @@ build_run(SegmentJoinState *state)
 	EState	   *estate = state->css.ss.ps.state;
 	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
 	TupleTableSlot *scan = state->css.ss.ss_ScanTupleSlot;
+	HASHCTL		ctl;
 	HTAB	   *ids;
 	Datum	   *elems;
 	int64		nelems = 0;
@@ -686,7 +660,14 @@ build_run(SegmentJoinState *state)
 	else
 		tuplestore_clear(state->outer_rows);
 
-	ids = create_id_hash(state, "segment_fdw join ids");
+	/* the distinct ids, each with the inner rows found for it (below) */
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(InnerRows);
+	ctl.hash = segment_cstring_hash;
+	ctl.match = segment_cstring_match;
+	ctl.hcxt = state->run_cxt;
+	ids = hash_create("segment_fdw join ids", 256, &ctl,
+					  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	elems = MemoryContextAlloc(state->run_cxt, sizeof(Datum) * capacity);
 	for (;;)
 	{
@@ -699,10 +680,7 @@ build_run(SegmentJoinState *state)
 		state->nouter++;
 
 		ResetExprContext(econtext);
-		ExecClearTuple(scan);
-		fill_side(state, 0, slot);
-		fill_side(state, 1, NULL);
-		ExecStoreVirtualTuple(scan);
+		set_outer_row(state, slot);
 		id = outer_key_of_row(state);
 		if (id != NULL)
 		{
@@ -733,7 +711,7 @@ build_run(SegmentJoinState *state)
 	ExecClearTuple(scan);
 	state->nids = nelems;
 
-	state->inner_by_id = create_id_hash(state, "segment_fdw join rows");
+	state->inner_by_id = ids;
 	if (nelems > 0)
 	{
 		ArrayType  *array;
@@ -756,21 +734,19 @@ build_run(SegmentJoinState *state)
 			bool		isnull;
 			char	   *id;
 			InnerRows  *entry;
-			bool		found;
 
 			if (TupIsNull(slot))
 				break;
 			value = slot_getattr(slot, state->inner_key, &isnull);
 			if (isnull)
 				continue;
+			/* text or varchar, as the outer key */
+			id = TextDatumGetCString(value);
+			entry = (InnerRows *) hash_search(ids, &id, HASH_FIND, NULL);
+			pfree(id);
+			if (entry == NULL)
+				continue;		/* not an id of the outer side */
 			oldcxt = MemoryContextSwitchTo(state->run_cxt);
-			id = OutputFunctionCall(&state->inner_key_out, value);
-			entry = (InnerRows *) hash_search(state->inner_by_id, &id,
-											  HASH_ENTER, &found);
-			if (!found)
-				entry->tuples = NIL;
-			else
-				pfree(id);
 			entry->tuples = lappend(entry->tuples,
 									ExecCopySlotMinimalTuple(slot));
 			MemoryContextSwitchTo(oldcxt);
@@ -809,10 +785,7 @@ next_joined_row(ScanState *ss)
 			if (!tuplestore_gettupleslot(state->outer_rows, true, false,
 										 state->outer_slot))
 				return ExecClearTuple(scan);
-			ExecClearTuple(scan);
-			fill_side(state, 0, state->outer_slot);
-			fill_side(state, 1, NULL);
-			ExecStoreVirtualTuple(scan);
+			set_outer_row(state, state->outer_slot);
 			state->candidates = NIL;
 			id = outer_key_of_row(state);
 			if (id != NULL)

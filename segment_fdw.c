@@ -122,7 +122,6 @@ typedef struct CachedResponse
 	void	   *rows;			/* the endpoint's rows: SegmentRow for
 								 * data_series, else SegmentCatalogRow */
 	int			nrows;
-	int			nreceived;		/* rows of the response, kept or not */
 } CachedResponse;
 
 /* Per-column input function, for converting API values */
@@ -225,8 +224,6 @@ static void store_catalog_row(SegmentScanState *state, TupleTableSlot *slot,
 							  const SegmentCatalogRow *row);
 static char *request_key(const SegmentRequest *req);
 static void create_cache(SegmentScanState *state);
-static uint32 cache_key_hash(const void *key, Size keysize);
-static int	cache_key_match(const void *key1, const void *key2, Size keysize);
 static void conversion_error_callback(void *arg);
 static SegmentCatalogRow *copy_catalog_rows(const void *rows, int nrows);
 static void explain_stats(SegmentScanState *state, ExplainState *es);
@@ -780,19 +777,19 @@ request_key(const SegmentRequest *req)
 }
 
 /*
- * Hash and match functions for the cache, whose keys are C strings held by
- * pointer.
+ * Hash and match functions for hash tables whose keys are C strings held by
+ * pointer: the cache of responses, and the batched join's segment ids.
  */
-static uint32
-cache_key_hash(const void *key, Size keysize)
+uint32
+segment_cstring_hash(const void *key, Size keysize)
 {
 	const char *s = *(char *const *) key;
 
 	return hash_bytes((const unsigned char *) s, (int) strlen(s));
 }
 
-static int
-cache_key_match(const void *key1, const void *key2, Size keysize)
+int
+segment_cstring_match(const void *key1, const void *key2, Size keysize)
 {
 	return strcmp(*(char *const *) key1, *(char *const *) key2);
 }
@@ -807,8 +804,8 @@ create_cache(SegmentScanState *state)
 
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(CachedResponse);
-	ctl.hash = cache_key_hash;
-	ctl.match = cache_key_match;
+	ctl.hash = segment_cstring_hash;
+	ctl.match = segment_cstring_match;
 	ctl.hcxt = state->cache_cxt;
 	state->cache = hash_create("segment_fdw responses", 64, &ctl,
 							   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
@@ -929,7 +926,6 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 		entry = palloc(sizeof(CachedResponse));
 	entry->rows = kept;
 	entry->nrows = nkept;
-	entry->nreceived = nrows;
 	MemoryContextSwitchTo(batch);
 	return entry;
 }
@@ -1024,7 +1020,7 @@ next_response(SegmentScanState *state)
 	}
 	state->next_item++;
 	state->last_page_full = state->endpoint->paged &&
-		entry->nreceived >= SEGMENT_LIST_PAGE_SIZE;
+		entry->nrows >= SEGMENT_LIST_PAGE_SIZE;
 
 	state->current = req;
 	state->rows = entry->rows;

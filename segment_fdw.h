@@ -141,9 +141,9 @@ typedef enum SegmentParam
 struct SegmentResponse;
 
 /*
- * How a successful body becomes rows: an array of "row_size" bytes each,
- * palloc'd, in *rows; returns their number.  Raises an error for anything
- * the API does not promise.
+ * How a successful body becomes rows: an array of the endpoint's rows
+ * (SegmentRow or SegmentCatalogRow), palloc'd, in *rows; returns their
+ * number.  Raises an error for anything the API does not promise.
  */
 typedef int (*SegmentParseBody) (const struct SegmentResponse *resp,
 								 const char *api_key, void **rows);
@@ -175,7 +175,6 @@ typedef struct SegmentEndpoint
 	bool		paged;			/* list: pages asked one after another while
 								 * full */
 	SegmentParseBody parse;		/* body -> rows */
-	Size		row_size;		/* sizeof a row */
 } SegmentEndpoint;
 
 extern const SegmentEndpoint segment_endpoints[SEGMENT_NUM_ENDPOINTS];
@@ -317,6 +316,9 @@ extern Path *segment_batch_inner_path(PlannerInfo *root, RelOptInfo *rel,
 									  Cost total_cost);
 extern void segment_scan_set_batch_ids(ForeignScanState *node, Datum ids);
 extern void segment_scan_check_batch_ids(ForeignScanState *node, int64 nids);
+extern uint32 segment_cstring_hash(const void *key, Size keysize);
+extern int	segment_cstring_match(const void *key1, const void *key2,
+								  Size keysize);
 
 /* in join.c */
 extern bool segment_batch_joins;
@@ -482,8 +484,9 @@ extern int	segment_parse_details(const SegmentResponse *resp,
 extern void segment_check_utf8(const SegmentResponse *resp);
 extern struct json_object *segment_parse_json(const SegmentResponse *resp,
 											  size_t max_bytes, bool quiet);
-extern char *segment_remote_text(const char *s, size_t len,
-								 const char *api_key);
+extern void segment_check_success(const SegmentResponse *resp,
+								  struct json_object *root,
+								  const char *api_key);
 pg_noreturn extern void segment_report_http_error(const SegmentResponse *resp,
 									  const char *api_key);
 
