@@ -20,12 +20,10 @@
  */
 #include "postgres.h"
 
-#include <limits.h>
 
 #include <json-c/json.h>
 
 #include "mb/pg_wchar.h"
-#include "miscadmin.h"
 
 #include "segment_fdw.h"
 
@@ -49,7 +47,6 @@ typedef struct CatalogParse
 } CatalogParse;
 
 static json_object *parse_tree(const SegmentResponse *resp);
-static void check_message(const CatalogParse *p, json_object *root);
 static char *get_text(const CatalogParse *p, json_object *obj,
 					  const char *name, bool nullable);
 static void get_strings(const CatalogParse *p, json_object *obj,
@@ -105,36 +102,6 @@ bad_shape(const CatalogParse *p, const char *fmt, const char *name)
 			 errmsg("invalid response from Braze: %s", what),
 			 segment_request_errcontext(p->resp->request)));
 	pg_unreachable();
-}
-
-/*
- * The root must be an object whose "message" is "success".
- */
-static void
-check_message(const CatalogParse *p, json_object *root)
-{
-	json_object *message;
-
-	if (!json_object_is_type(root, json_type_object))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-				 errmsg("invalid response from Braze: the body is not a JSON object"),
-				 segment_request_errcontext(p->resp->request)));
-	if (!json_object_object_get_ex(root, "message", &message) ||
-		!json_object_is_type(message, json_type_string))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-				 errmsg("invalid response from Braze: no \"message\" string"),
-				 segment_request_errcontext(p->resp->request)));
-	if (strcmp(json_object_get_string(message), "success") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("Braze reported a failure"),
-				 errdetail_internal("Message: %s",
-									segment_remote_text(json_object_get_string(message),
-														json_object_get_string_len(message),
-														p->api_key)),
-				 segment_request_errcontext(p->resp->request)));
 }
 
 /*
@@ -250,7 +217,7 @@ segment_parse_list(const SegmentResponse *resp, const char *api_key,
 		json_object *segments;
 		size_t		i;
 
-		check_message(&p, root);
+		segment_check_success(resp, root, api_key);
 		if (!json_object_object_get_ex(root, "segments", &segments))
 			bad_shape(&p, "no \"%s\"", "segments");
 		if (!json_object_is_type(segments, json_type_array))
@@ -308,7 +275,7 @@ segment_parse_details(const SegmentResponse *resp, const char *api_key,
 	{
 		CatalogParse p = {resp, api_key, NULL};
 
-		check_message(&p, root);
+		segment_check_success(resp, root, api_key);
 		p.element = "the body";
 		row->values[SEGMENT_FIELD_NAME] = get_text(&p, root, "name", false);
 		row->values[SEGMENT_FIELD_DESCRIPTION] =

@@ -13,7 +13,6 @@
  */
 #include "postgres.h"
 
-#include <limits.h>
 
 #include <json-c/json.h>
 
@@ -22,7 +21,6 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
-#include "utils/datetime.h"
 #include "utils/timestamp.h"
 
 #include "segment_fdw.h"
@@ -53,6 +51,9 @@ static char *body_excerpt(const SegmentResponse *resp, const char *api_key);
 static const char *status_reason(long status);
 static char *mask_secret(const char *s, size_t len, const char *secret,
 						 size_t *outlen);
+pg_noreturn static void report_failure(const SegmentResponse *resp,
+									   json_object *message,
+									   const char *api_key);
 
 /*
  * JSON's white space (json-c's too)
@@ -300,33 +301,10 @@ parse_body_tree(const SegmentResponse *resp, const char *api_key,
 	/* the tree is json-c's (malloc'd): released whatever happens below */
 	PG_TRY();
 	{
-		json_object *message;
 		json_object *data;
 		size_t		i;
 
-		if (!json_object_is_type(root, json_type_object))
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("invalid response from Braze: the body is not a JSON object"),
-					 segment_request_errcontext(resp->request)));
-
-		if (!json_object_object_get_ex(root, "message", &message) ||
-			!json_object_is_type(message, json_type_string))
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("invalid response from Braze: no \"message\" string"),
-					 segment_request_errcontext(resp->request)));
-
-		if (strcmp(json_object_get_string(message), "success") != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_ERROR),
-					 errmsg("Braze reported a failure"),
-					 errdetail_internal("Message: %s",
-										remote_text(json_object_get_string(message),
-													json_object_get_string_len(message),
-													api_key, REMOTE_TEXT_MAX_BYTES)),
-					 segment_request_errcontext(resp->request)));
-
+		segment_check_success(resp, root, api_key);
 		if (!json_object_object_get_ex(root, "data", &data))
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
@@ -614,15 +592,7 @@ walk_body(BodyWalk *w)
 				if (strcmp(json_object_get_string(w->value), "success") != 0)
 				{
 					if (w->report)
-						ereport(ERROR,
-								(errcode(ERRCODE_FDW_ERROR),
-								 errmsg("Braze reported a failure"),
-								 errdetail_internal("Message: %s",
-													remote_text(json_object_get_string(w->value),
-																json_object_get_string_len(w->value),
-																w->api_key,
-																REMOTE_TEXT_MAX_BYTES)),
-								 segment_request_errcontext(w->resp->request)));
+						report_failure(w->resp, w->value, w->api_key);
 					return false;
 				}
 			}
@@ -1084,11 +1054,45 @@ mask_secret(const char *s, size_t len, const char *secret, size_t *outlen)
 }
 
 /*
- * Text from the remote for a message (see remote_text), cut at
- * REMOTE_TEXT_MAX_BYTES, for the parsers of other files.
+ * A body whose "message" is not "success": Braze's own words, masked and
+ * cut, in the detail.
  */
-char *
-segment_remote_text(const char *s, size_t len, const char *api_key)
+static void
+report_failure(const SegmentResponse *resp, json_object *message,
+			   const char *api_key)
 {
-	return remote_text(s, len, api_key, REMOTE_TEXT_MAX_BYTES);
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_ERROR),
+			 errmsg("Braze reported a failure"),
+			 errdetail_internal("Message: %s",
+								remote_text(json_object_get_string(message),
+											json_object_get_string_len(message),
+											api_key, REMOTE_TEXT_MAX_BYTES)),
+			 segment_request_errcontext(resp->request)));
+	pg_unreachable();
+}
+
+/*
+ * The root of a successful body of any endpoint: an object whose "message"
+ * is the string "success".  Raises an error otherwise.
+ */
+void
+segment_check_success(const SegmentResponse *resp, json_object *root,
+					  const char *api_key)
+{
+	json_object *message;
+
+	if (!json_object_is_type(root, json_type_object))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("invalid response from Braze: the body is not a JSON object"),
+				 segment_request_errcontext(resp->request)));
+	if (!json_object_object_get_ex(root, "message", &message) ||
+		!json_object_is_type(message, json_type_string))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("invalid response from Braze: no \"message\" string"),
+				 segment_request_errcontext(resp->request)));
+	if (strcmp(json_object_get_string(message), "success") != 0)
+		report_failure(resp, message, api_key);
 }
