@@ -185,6 +185,32 @@ url_under_base(const UrlParts *u, const char *base)
 }
 
 /*
+ * The next item of the comma-separated list of segment_fdw.allowed_urls
+ * (strtok_r's way: "list" the first time, NULL after), spaces trimmed;
+ * empty items are skipped.  NULL at the end.
+ */
+static char *
+next_url_item(char *list, char **saveptr)
+{
+	char	   *item;
+
+	while ((item = strtok_r(list, ",", saveptr)) != NULL)
+	{
+		char	   *end;
+
+		list = NULL;
+		while (*item == ' ')
+			item++;
+		end = item + strlen(item);
+		while (end > item && end[-1] == ' ')
+			*--end = '\0';
+		if (*item != '\0')
+			return item;
+	}
+	return NULL;
+}
+
+/*
  * May a server whose owner is not a superuser use "url" (which
  * segment_check_url accepted)?  Yes for a Braze REST endpoint: https,
  * rest.<instance>.braze.com or .braze.eu, the default port, no path; and
@@ -209,19 +235,16 @@ segment_url_is_allowed(const char *url)
 	if (segment_allowed_urls == NULL)
 		return false;
 	list = pstrdup(segment_allowed_urls);
-	for (item = strtok_r(list, ",", &saveptr); item != NULL;
-		 item = strtok_r(NULL, ",", &saveptr))
+	for (item = next_url_item(list, &saveptr); item != NULL;
+		 item = next_url_item(NULL, &saveptr))
 	{
-		char	   *end;
-
-		while (*item == ' ')
-			item++;
-		end = item + strlen(item);
-		while (end > item && end[-1] == ' ')
-			*--end = '\0';
-		if (*item != '\0' && url_under_base(&u, item))
+		if (url_under_base(&u, item))
+		{
+			pfree(list);
 			return true;
+		}
 	}
+	pfree(list);
 	return false;
 }
 
@@ -239,19 +262,11 @@ segment_check_allowed_urls(char **newval, void **extra, GucSource source)
 	if (*newval == NULL)
 		return true;
 	list = pstrdup(*newval);
-	for (item = strtok_r(list, ",", &saveptr); item != NULL;
-		 item = strtok_r(NULL, ",", &saveptr))
+	for (item = next_url_item(list, &saveptr); item != NULL;
+		 item = next_url_item(NULL, &saveptr))
 	{
-		char	   *end;
 		char	   *detail = NULL;
 
-		while (*item == ' ')
-			item++;
-		end = item + strlen(item);
-		while (end > item && end[-1] == ' ')
-			*--end = '\0';
-		if (*item == '\0')
-			continue;
 		if (!segment_check_url(item, &detail))
 		{
 			GUC_check_errdetail("\"%s\": %s", item, detail);
