@@ -59,7 +59,6 @@ const SegmentEndpoint segment_endpoints[SEGMENT_NUM_ENDPOINTS] = {
 		.windows = true,
 		.paged = false,
 		.parse = parse_data_series,
-		.row_size = sizeof(SegmentRow),
 	},
 	[SEGMENT_ENDPOINT_LIST] = {
 		.name = "list",
@@ -75,7 +74,6 @@ const SegmentEndpoint segment_endpoints[SEGMENT_NUM_ENDPOINTS] = {
 		.windows = false,
 		.paged = true,
 		.parse = segment_parse_list,
-		.row_size = sizeof(SegmentCatalogRow),
 	},
 	[SEGMENT_ENDPOINT_DETAILS] = {
 		.name = "details",
@@ -92,7 +90,6 @@ const SegmentEndpoint segment_endpoints[SEGMENT_NUM_ENDPOINTS] = {
 		.windows = false,
 		.paged = false,
 		.parse = segment_parse_details,
-		.row_size = sizeof(SegmentCatalogRow),
 	},
 };
 

@@ -414,9 +414,11 @@ endpoint_of(List *options)
 	{
 		DefElem    *def = (DefElem *) lfirst(lc);
 
+		const SegmentEndpoint *named;
+
 		if (strcmp(def->defname, "endpoint") == 0 &&
-			segment_endpoint_by_name(defGetString(def)) != NULL)
-			endpoint = segment_endpoint_by_name(defGetString(def));
+			(named = segment_endpoint_by_name(defGetString(def))) != NULL)
+			endpoint = named;
 	}
 	return endpoint;
 }
