@@ -33,6 +33,16 @@ def windows(first, days):
         day = end + dt.timedelta(days=1)
 
 
+def get_json(conn, key, target):
+    """GET target on the kept-alive connection, as a sequential client does: the parsed body."""
+    conn.request("GET", target, headers={"Authorization": f"Bearer {key}"})
+    resp = conn.getresponse()
+    body = resp.read()
+    if resp.status != 200:
+        sys.exit(f"HTTP {resp.status}: {body[:200]!r}")
+    return json.loads(body)
+
+
 def main():
     base, key, first, days, segments = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5:]
     first = dt.date.fromisoformat(first)
@@ -46,13 +56,7 @@ def main():
         segments = []
         page = 0
         while True:
-            conn.request("GET", f"/segments/list?page={page}&sort_direction=asc",
-                         headers={"Authorization": f"Bearer {key}"})
-            resp = conn.getresponse()
-            body = resp.read()
-            if resp.status != 200:
-                sys.exit(f"HTTP {resp.status}: {body[:200]!r}")
-            listed = json.loads(body)["segments"]
+            listed = get_json(conn, key, f"/segments/list?page={page}&sort_direction=asc")["segments"]
             segments += [s["id"] for s in listed if s["name"].startswith(prefix)]
             if len(listed) < 100:
                 break
@@ -61,13 +65,7 @@ def main():
         for a, b in windows(first, days):
             query = urllib.parse.urlencode({"segment_id": seg, "length": (b - a).days + 3,
                                             "ending_at": (b + dt.timedelta(days=2)).isoformat()})
-            conn.request("GET", f"/segments/data_series?{query}",
-                         headers={"Authorization": f"Bearer {key}"})
-            resp = conn.getresponse()
-            body = resp.read()
-            if resp.status != 200:
-                sys.exit(f"HTTP {resp.status}: {body[:200]!r}")
-            for row in json.loads(body)["data"]:
+            for row in get_json(conn, key, f"/segments/data_series?{query}")["data"]:
                 day = dt.date.fromisoformat(row["time"])
                 if a <= day <= b:
                     lines.append(f"{seg}\t{row['time']}\t{row['size']}\n")

@@ -16,15 +16,20 @@ psql_q -c "CREATE SERVER parse_braze FOREIGN DATA WRAPPER segment_fdw
     SERVER parse_braze;"
 trap 'psql_q -c "DROP SERVER parse_braze CASCADE" >/dev/null 2>&1' EXIT
 
-big=bad-tail-100000000
-# the stand-in builds a body once: not part of what is measured
-curl -sS -o /dev/null -H "Authorization: Bearer regress-key" \
-  "$SEGMENT_FDW_TEST_URL/segments/data_series?segment_id=$big&length=100"
-rows=$(python3 -c "
+# warm_body BYTES: have the stand-in build bad-tail-BYTES once (building it
+# is not part of what is measured), and print the good rows it holds
+warm_body() {
+  curl -sS -o /dev/null -H "Authorization: Bearer regress-key" \
+    "$SEGMENT_FDW_TEST_URL/segments/data_series?segment_id=bad-tail-$1&length=100"
+  python3 -c "
 import importlib.util, sys
 spec = importlib.util.spec_from_file_location('standin', sys.argv[1])
 m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
-print(m.compact_rows(100000000)[1].count(b'{'))" "$(dirname "$0")/../standin.py")
+print(m.compact_rows(int(sys.argv[2]))[1].count(b'{'))" "$(dirname "$0")/../standin.py" "$1"
+}
+
+big=bad-tail-100000000
+rows=$(warm_body 100000000)
 
 query="SELECT count(*) FROM parse_series WHERE segment_id = '$big' AND length = 100"
 
@@ -80,13 +85,7 @@ fi
 # timeout) promptly; a tree of it took a second, and swallowed the timeout
 psql_q -c "ALTER SERVER parse_braze OPTIONS (DROP max_response_bytes)"
 mid=bad-tail-7000000
-curl -sS -o /dev/null -H "Authorization: Bearer regress-key" \
-  "$SEGMENT_FDW_TEST_URL/segments/data_series?segment_id=$mid&length=100"
-rows=$(python3 -c "
-import importlib.util, sys
-spec = importlib.util.spec_from_file_location('standin', sys.argv[1])
-m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
-print(m.compact_rows(7000000)[1].count(b'{'))" "$(dirname "$0")/../standin.py")
+rows=$(warm_body 7000000)
 t0=$(now_ms)
 out=$(psql -X -qAt -v VERBOSITY=terse -c "SET statement_timeout = 500" \
   -c "SELECT count(*) FROM parse_series WHERE segment_id = '$mid' AND length = 100" 2>&1)
