@@ -80,6 +80,7 @@ struct SegmentFetch
 static void fetch_cleanup(void *arg);
 static bool take_request(SegmentFetch *fetch);
 static void start(SegmentFetch *fetch, SegmentTransfer *t);
+static void start_new(SegmentFetch *fetch);
 static bool succeeded(const SegmentTransfer *t);
 static long retry_delay(SegmentFetch *fetch, SegmentTransfer *t,
 						TimestampTz now);
@@ -201,6 +202,33 @@ start(SegmentFetch *fetch, SegmentTransfer *t)
 			running++;
 	}
 	fetch->stats->max_in_flight = Max(fetch->stats->max_in_flight, running);
+}
+
+/*
+ * Take and start new requests while there is room in the ring.
+ */
+static void
+start_new(SegmentFetch *fetch)
+{
+	while (fetch->next_start < fetch->next_emit + fetch->max_concurrency &&
+		   take_request(fetch))
+	{
+		fetch->next_start++;
+		start(fetch, TRANSFER(fetch, fetch->next_start - 1));
+	}
+}
+
+/*
+ * Send the first requests now, max_concurrency of them, without waiting
+ * for any: the caller has other work to do before it asks for the
+ * responses (a batched join's round before this one).  curl is let act once
+ * (connections opened, requests written on kept-alive ones).
+ */
+void
+segment_fetch_start(SegmentFetch *fetch)
+{
+	start_new(fetch);
+	fetch->stats->wait_ms += segment_http_wait(0);
 }
 
 /*
@@ -418,12 +446,7 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 				if (t->waiting && now >= t->retry_at)
 					start(fetch, t);
 			}
-			while (fetch->next_start < fetch->next_emit + fetch->max_concurrency &&
-				   take_request(fetch))
-			{
-				fetch->next_start++;
-				start(fetch, TRANSFER(fetch, fetch->next_start - 1));
-			}
+			start_new(fetch);
 		}
 
 		if (fetch->next_emit >= fetch->next_start)

@@ -92,6 +92,24 @@ typedef struct InnerRows
 	List	   *tuples;			/* MinimalTuple */
 } InnerRows;
 
+/*
+ * A round: consecutive outer rows that give at most round_ids distinct
+ * sendable ids, and, once its inner run has been read, the inner rows of
+ * those ids.
+ */
+typedef struct JoinRound
+{
+	MemoryContext cxt;			/* the ids, their array, the inner rows */
+	Tuplestorestate *rows;		/* the round's outer rows */
+	int64		nrows;
+	HTAB	   *ids;			/* InnerRows by id */
+	Datum	   *elems;			/* the same ids, as text, for the inner scan */
+	int			nelems;
+	int			capacity;
+	int64		nnew;			/* ids no earlier round of the run gave */
+	bool		launched;		/* its inner run was started */
+} JoinRound;
+
 /* Execution state */
 typedef struct SegmentJoinState
 {
@@ -105,14 +123,22 @@ typedef struct SegmentJoinState
 	AttrNumber *resnos;
 	AttrNumber	inner_key;
 	PlanState  *outer_ps;
-	PlanState  *inner_ps;
+	ForeignScanState *inner_ps;
 
-	MemoryContext run_cxt;		/* ids and inner rows of one run */
-	Tuplestorestate *outer_rows;
-	TupleTableSlot *outer_slot; /* a row read back from outer_rows */
+	/* one run: the outer side read to its end, round by round */
+	bool		run_started;
+	bool		outer_done;		/* the outer child returned its last row */
+	MemoryContext run_cxt;		/* the ids of the run (seen) */
+	HTAB	   *seen;			/* every sendable id of the run, once */
+	int64		requests_per_id;	/* of the inner scan; 0: none is sent */
+	int			round_ids;		/* distinct ids a round holds at most */
+	JoinRound	rounds[2];		/* the one being joined, and the next */
+	int			cur;			/* index of the one being joined */
+	TupleTableSlot *carried;	/* the first outer row of the next round */
+	bool		have_carried;
+
+	TupleTableSlot *outer_slot; /* a row read back from a round */
 	TupleTableSlot *inner_slot; /* an inner row of the hash table */
-	HTAB	   *inner_by_id;
-	bool		built;
 	bool		inner_ran;		/* the inner child ran at least once */
 
 	/* the outer row being joined */
@@ -123,7 +149,8 @@ typedef struct SegmentJoinState
 
 	/* figures for EXPLAIN ANALYZE, of the latest run */
 	int64		nouter;
-	int64		nids;
+	int64		nrounds;		/* inner runs started */
+	bool		spilled;		/* a round's outer rows went to disk */
 } SegmentJoinState;
 
 static void segment_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
@@ -242,6 +269,18 @@ segment_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 		!bms_is_empty(outerrel->lateral_relids) ||
 		root->rowMarks != NIL)
 		return;
+
+	/*
+	 * The inner plan must be the foreign scan itself.  A condition of the
+	 * inner relation that references none of its columns (current_user in
+	 * a view, a parameter of a generic plan) would become a one-time filter,
+	 * a Result node above the scan: keep the nested loop then.
+	 */
+	foreach(lc, innerrel->baserestrictinfo)
+	{
+		if (lfirst_node(RestrictInfo, lc)->pseudoconstant)
+			return;
+	}
 	outer_path = outerrel->cheapest_total_path;
 	if (outer_path == NULL || !bms_is_empty(PATH_REQ_OUTER(outer_path)))
 		return;
@@ -426,6 +465,10 @@ plan_join_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	AttrNumber	inner_key;
 	ListCell   *lc;
 
+	/* segment_join_pathlist made sure of it; an error rather than a crash */
+	if (!IsA(inner_plan, ForeignScan))
+		elog(ERROR, "segment_fdw: the inner plan of a batched join is not a foreign scan");
+
 	if (IS_OUTER_JOIN(path->jointype))
 		extract_actual_join_clauses(path->restrictlist, rel->relids,
 									&joinquals, &otherquals);
@@ -510,6 +553,9 @@ create_join_state(CustomScan *cscan)
 
 /*
  * BeginCustomScan: the children, the clauses, and the memory of a run.
+ * The inner child must be the batched segment_fdw scan the path asked
+ * for: the planner is never given the chance to put another node there
+ * (segment_join_pathlist), and this checks that it did not.
  */
 static void
 begin_join(CustomScanState *node, EState *estate, int eflags)
@@ -519,17 +565,22 @@ begin_join(CustomScanState *node, EState *estate, int eflags)
 	List	   *priv = cscan->custom_private;
 	List	   *sides = (List *) list_nth(priv, JoinPrivateSides);
 	List	   *resnos = (List *) list_nth(priv, JoinPrivateResnos);
+	PlanState  *inner_ps;
 	int			child_eflags;
 	int			i;
 
-	/* both children run to their end and are rescanned only by this node */
+	/* both children are rescanned only by this node */
 	child_eflags = eflags & ~(EXEC_FLAG_REWIND | EXEC_FLAG_BACKWARD |
 							  EXEC_FLAG_MARK);
 	state->outer_ps = ExecInitNode((Plan *) linitial(cscan->custom_plans),
 								   estate, child_eflags);
-	state->inner_ps = ExecInitNode((Plan *) lsecond(cscan->custom_plans),
-								   estate, child_eflags);
-	node->custom_ps = list_make2(state->outer_ps, state->inner_ps);
+	inner_ps = ExecInitNode((Plan *) lsecond(cscan->custom_plans),
+							estate, child_eflags);
+	node->custom_ps = list_make2(state->outer_ps, inner_ps);
+	if (!segment_scan_is_batched(inner_ps))
+		elog(ERROR, "segment_fdw: the inner side of a batched join is a %s node, not its batched scan",
+			 nodeTag(inner_ps) == T_ForeignScanState ? "foreign scan" : "different");
+	state->inner_ps = (ForeignScanState *) inner_ps;
 
 	state->jointype = (JoinType) intVal(list_nth(priv, JoinPrivateJoinType));
 	state->joinqual = ExecInitQual((List *) list_nth(priv, JoinPrivateJoinQuals),
@@ -552,12 +603,24 @@ begin_join(CustomScanState *node, EState *estate, int eflags)
 	state->outer_slot = ExecInitExtraTupleSlot(estate,
 											   ExecGetResultType(state->outer_ps),
 											   &TTSOpsMinimalTuple);
+	state->carried = ExecInitExtraTupleSlot(estate,
+											ExecGetResultType(state->outer_ps),
+											&TTSOpsMinimalTuple);
 	state->inner_slot = ExecInitExtraTupleSlot(estate,
-											   ExecGetResultType(state->inner_ps),
+											   ExecGetResultType(inner_ps),
 											   &TTSOpsMinimalTuple);
 	state->run_cxt = AllocSetContextCreate(estate->es_query_cxt,
 										   "segment_fdw batched join",
 										   ALLOCSET_DEFAULT_SIZES);
+	for (i = 0; i < 2; i++)
+	{
+		JoinRound  *round = &state->rounds[i];
+
+		round->cxt = AllocSetContextCreate(estate->es_query_cxt,
+										   "segment_fdw batched join round",
+										   ALLOCSET_DEFAULT_SIZES);
+		round->rows = tuplestore_begin_heap(false, false, work_mem);
+	}
 }
 
 /*
@@ -591,7 +654,9 @@ fill_side(SegmentJoinState *state, int side, TupleTableSlot *from)
 
 /*
  * The outer side's segment id for the outer row in the scan tuple, as a C
- * string in the per-tuple memory, or NULL.
+ * string in the per-tuple memory, or NULL when it is NULL or could never be
+ * sent (an empty id, one longer than the inner column holds): no inner row
+ * can have it.
  */
 static char *
 outer_key_of_row(SegmentJoinState *state)
@@ -610,6 +675,8 @@ outer_key_of_row(SegmentJoinState *state)
 	oldcxt = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
 	id = TextDatumGetCString(value);
 	MemoryContextSwitchTo(oldcxt);
+	if (!segment_scan_id_is_sendable(state->inner_ps, id))
+		return NULL;
 	return id;
 }
 
@@ -630,132 +697,238 @@ set_outer_row(SegmentJoinState *state, TupleTableSlot *outer)
 }
 
 /*
- * Build a run: read the outer side into the tuplestore, collecting its
- * distinct segment ids; run the inner scan once over them; keep its rows
- * by segment id.
+ * Empty a round, for the next rows of the outer side.
  */
 static void
-build_run(SegmentJoinState *state)
+clear_round(JoinRound *round)
 {
-	EState	   *estate = state->css.ss.ps.state;
-	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
-	TupleTableSlot *scan = state->css.ss.ss_ScanTupleSlot;
 	HASHCTL		ctl;
-	HTAB	   *ids;
-	Datum	   *elems;
-	int64		nelems = 0;
-	int64		capacity = 64;
-	MemoryContext oldcxt;
 
-	MemoryContextReset(state->run_cxt);
-	state->inner_by_id = NULL;
-	state->nouter = 0;
-	state->nids = 0;
-	if (state->outer_rows == NULL)
-	{
-		oldcxt = MemoryContextSwitchTo(estate->es_query_cxt);
-		state->outer_rows = tuplestore_begin_heap(false, false, work_mem);
-		MemoryContextSwitchTo(oldcxt);
-	}
-	else
-		tuplestore_clear(state->outer_rows);
-
-	/* the distinct ids, each with the inner rows found for it (below) */
+	MemoryContextReset(round->cxt);
+	tuplestore_clear(round->rows);
+	round->nrows = 0;
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(InnerRows);
 	ctl.hash = segment_cstring_hash;
 	ctl.match = segment_cstring_match;
-	ctl.hcxt = state->run_cxt;
-	ids = hash_create("segment_fdw join ids", 256, &ctl,
-					  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-	elems = MemoryContextAlloc(state->run_cxt, sizeof(Datum) * capacity);
-	for (;;)
+	ctl.hcxt = round->cxt;
+	round->ids = hash_create("segment_fdw join ids", 256, &ctl,
+							 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
+							 HASH_CONTEXT);
+	round->capacity = 64;
+	round->elems = MemoryContextAlloc(round->cxt,
+									  sizeof(Datum) * round->capacity);
+	round->nelems = 0;
+	round->nnew = 0;
+	round->launched = false;
+}
+
+/*
+ * Add one outer row to "round", unless its id would be one more than the
+ * round holds: then returns false, and the row is left for the next round.
+ */
+static bool
+add_to_round(SegmentJoinState *state, JoinRound *round, TupleTableSlot *slot)
+{
+	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
+	char	   *id;
+
+	ResetExprContext(econtext);
+	set_outer_row(state, slot);
+	id = outer_key_of_row(state);
+	if (id != NULL && state->requests_per_id > 0 &&
+		hash_search(round->ids, &id, HASH_FIND, NULL) == NULL)
+	{
+		InnerRows  *entry;
+		MemoryContext oldcxt;
+		bool		found;
+
+		if (round->nelems >= state->round_ids)
+			return false;
+		id = MemoryContextStrdup(round->cxt, id);
+		entry = (InnerRows *) hash_search(round->ids, &id, HASH_ENTER, NULL);
+		entry->tuples = NIL;
+		if (round->nelems == round->capacity)
+		{
+			round->capacity *= 2;
+			round->elems = repalloc(round->elems,
+									sizeof(Datum) * round->capacity);
+		}
+		oldcxt = MemoryContextSwitchTo(round->cxt);
+		round->elems[round->nelems++] = CStringGetTextDatum(id);
+		MemoryContextSwitchTo(oldcxt);
+		/* requests are counted once per id over the run (max_requests) */
+		(void) hash_search(state->seen, &id, HASH_FIND, &found);
+		if (!found)
+		{
+			char	   *copy = MemoryContextStrdup(state->run_cxt, id);
+
+			(void) hash_search(state->seen, &copy, HASH_ENTER, NULL);
+			round->nnew++;
+		}
+	}
+	tuplestore_puttupleslot(round->rows, slot);
+	round->nrows++;
+	return true;
+}
+
+/*
+ * Read the next round of outer rows into "round": up to the row that would
+ * bring one more distinct id than a round holds, which is carried to the
+ * round after it.
+ */
+static void
+collect_round(SegmentJoinState *state, JoinRound *round)
+{
+	clear_round(round);
+	if (state->have_carried)
+	{
+		state->have_carried = false;
+		if (!add_to_round(state, round, state->carried))
+			elog(ERROR, "segment_fdw: a batched join's round has no room for its first row");
+	}
+	while (!state->outer_done)
 	{
 		TupleTableSlot *slot = ExecProcNode(state->outer_ps);
+
+		if (TupIsNull(slot))
+		{
+			state->outer_done = true;
+			break;
+		}
+		state->nouter++;
+		if (!add_to_round(state, round, slot))
+		{
+			ExecCopySlot(state->carried, slot);
+			state->have_carried = true;
+			break;
+		}
+	}
+	ExecClearTuple(state->css.ss.ss_ScanTupleSlot);
+	if (!tuplestore_in_memory(round->rows))
+		state->spilled = true;
+}
+
+/*
+ * Start the inner run of "round": its ids are asked for, max_concurrency
+ * at a time, while the round before it is joined.
+ */
+static void
+launch_round(SegmentJoinState *state, JoinRound *round)
+{
+	ArrayType  *array;
+	MemoryContext oldcxt;
+
+	if (round->nelems == 0)
+		return;
+	oldcxt = MemoryContextSwitchTo(round->cxt);
+	array = construct_array_builtin(round->elems, round->nelems, TEXTOID);
+	MemoryContextSwitchTo(oldcxt);
+
+	ExecReScan(&state->inner_ps->ss.ps);
+	segment_scan_start_batch(state->inner_ps, PointerGetDatum(array),
+							 round->nnew);
+	state->inner_ran = true;
+	round->launched = true;
+	state->nrounds++;
+}
+
+/*
+ * Read the inner rows of "round", whose inner run was started, into its
+ * hash table by segment id.
+ */
+static void
+receive_round(SegmentJoinState *state, JoinRound *round)
+{
+	if (!round->launched)
+		return;
+	for (;;)
+	{
+		TupleTableSlot *slot = ExecProcNode(&state->inner_ps->ss.ps);
+		Datum		value;
+		bool		isnull;
 		char	   *id;
+		InnerRows  *entry;
+		MemoryContext oldcxt;
 
 		if (TupIsNull(slot))
 			break;
-		tuplestore_puttupleslot(state->outer_rows, slot);
-		state->nouter++;
-
-		ResetExprContext(econtext);
-		set_outer_row(state, slot);
-		id = outer_key_of_row(state);
-		if (id != NULL)
-		{
-			bool		found;
-
-			(void) hash_search(ids, &id, HASH_FIND, &found);
-			if (!found)
-			{
-				InnerRows  *entry;
-
-				/* each id costs a request at least: stop before max_requests */
-				segment_scan_check_batch_ids((ForeignScanState *) state->inner_ps,
-											 nelems + 1);
-				id = MemoryContextStrdup(state->run_cxt, id);
-				entry = (InnerRows *) hash_search(ids, &id, HASH_ENTER, NULL);
-				entry->tuples = NIL;
-				if (nelems == capacity)
-				{
-					capacity *= 2;
-					elems = repalloc_huge(elems, sizeof(Datum) * capacity);
-				}
-				oldcxt = MemoryContextSwitchTo(state->run_cxt);
-				elems[nelems++] = CStringGetTextDatum(id);
-				MemoryContextSwitchTo(oldcxt);
-			}
-		}
-	}
-	ExecClearTuple(scan);
-	state->nids = nelems;
-
-	state->inner_by_id = ids;
-	if (nelems > 0)
-	{
-		ArrayType  *array;
-
-		if (nelems > MaxAllocSize / sizeof(Datum))
-			elog(ERROR, "segment_fdw: too many segment ids in one join");
-		oldcxt = MemoryContextSwitchTo(state->run_cxt);
-		array = construct_array_builtin(elems, (int) nelems, TEXTOID);
+		value = slot_getattr(slot, state->inner_key, &isnull);
+		if (isnull)
+			continue;
+		/* text or varchar, as the outer key */
+		id = TextDatumGetCString(value);
+		entry = (InnerRows *) hash_search(round->ids, &id, HASH_FIND, NULL);
+		pfree(id);
+		if (entry == NULL)
+			continue;			/* not an id of this round */
+		oldcxt = MemoryContextSwitchTo(round->cxt);
+		entry->tuples = lappend(entry->tuples,
+								ExecCopySlotMinimalTuple(slot));
 		MemoryContextSwitchTo(oldcxt);
-
-		segment_scan_set_batch_ids((ForeignScanState *) state->inner_ps,
-								   PointerGetDatum(array));
-		if (state->inner_ran)
-			ExecReScan(state->inner_ps);
-		state->inner_ran = true;
-		for (;;)
-		{
-			TupleTableSlot *slot = ExecProcNode(state->inner_ps);
-			Datum		value;
-			bool		isnull;
-			char	   *id;
-			InnerRows  *entry;
-
-			if (TupIsNull(slot))
-				break;
-			value = slot_getattr(slot, state->inner_key, &isnull);
-			if (isnull)
-				continue;
-			/* text or varchar, as the outer key */
-			id = TextDatumGetCString(value);
-			entry = (InnerRows *) hash_search(ids, &id, HASH_FIND, NULL);
-			pfree(id);
-			if (entry == NULL)
-				continue;		/* not an id of the outer side */
-			oldcxt = MemoryContextSwitchTo(state->run_cxt);
-			entry->tuples = lappend(entry->tuples,
-									ExecCopySlotMinimalTuple(slot));
-			MemoryContextSwitchTo(oldcxt);
-		}
 	}
+}
 
-	tuplestore_rescan(state->outer_rows);
+/*
+ * Make the next round the one being joined: read its inner rows, then read
+ * the round after it and start its inner run, so that its requests are in
+ * flight while this one is joined.
+ */
+static void
+advance_round(SegmentJoinState *state)
+{
+	JoinRound  *round;
+	JoinRound  *next;
+
+	state->cur = 1 - state->cur;
+	round = &state->rounds[state->cur];
+	next = &state->rounds[1 - state->cur];
+	receive_round(state, round);
+	tuplestore_rescan(round->rows);
+
+	clear_round(next);
+	if (!state->outer_done || state->have_carried)
+	{
+		collect_round(state, next);
+		launch_round(state, next);
+	}
 	state->have_outer = false;
-	state->built = true;
+}
+
+/*
+ * Start a run: how many requests each id costs, and so how many ids a round
+ * holds; then the first round, read and launched, becomes the one joined.
+ */
+static void
+start_join_run(SegmentJoinState *state)
+{
+	HASHCTL		ctl;
+
+	MemoryContextReset(state->run_cxt);
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(char *);
+	ctl.hash = segment_cstring_hash;
+	ctl.match = segment_cstring_match;
+	ctl.hcxt = state->run_cxt;
+	state->seen = hash_create("segment_fdw join ids seen", 256, &ctl,
+							  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
+							  HASH_CONTEXT);
+	state->nouter = 0;
+	state->nrounds = 0;
+	state->spilled = false;
+	state->outer_done = false;
+	state->have_carried = false;
+
+	ExecReScan(&state->inner_ps->ss.ps);
+	state->requests_per_id = segment_scan_begin_batch(state->inner_ps,
+													  &state->round_ids);
+	state->inner_ran = true;
+
+	state->cur = 0;
+	collect_round(state, &state->rounds[1]);
+	launch_round(state, &state->rounds[1]);
+	advance_round(state);
+	state->run_started = true;
 }
 
 /*
@@ -769,8 +942,8 @@ next_joined_row(ScanState *ss)
 	ExprContext *econtext = ss->ps.ps_ExprContext;
 	TupleTableSlot *scan = ss->ss_ScanTupleSlot;
 
-	if (!state->built)
-		build_run(state);
+	if (!state->run_started)
+		start_join_run(state);
 
 	for (;;)
 	{
@@ -780,18 +953,25 @@ next_joined_row(ScanState *ss)
 
 		if (!state->have_outer)
 		{
+			JoinRound  *round = &state->rounds[state->cur];
 			char	   *id;
 
-			if (!tuplestore_gettupleslot(state->outer_rows, true, false,
+			if (!tuplestore_gettupleslot(round->rows, true, false,
 										 state->outer_slot))
-				return ExecClearTuple(scan);
+			{
+				/* the round is joined: the next one, if the outer side gave one */
+				if (state->rounds[1 - state->cur].nrows == 0)
+					return ExecClearTuple(scan);
+				advance_round(state);
+				continue;
+			}
 			set_outer_row(state, state->outer_slot);
 			state->candidates = NIL;
 			id = outer_key_of_row(state);
 			if (id != NULL)
 			{
 				InnerRows  *entry = (InnerRows *)
-					hash_search(state->inner_by_id, &id, HASH_FIND, NULL);
+					hash_search(round->ids, &id, HASH_FIND, NULL);
 
 				if (entry)
 					state->candidates = entry->tuples;
@@ -862,7 +1042,7 @@ exec_join(CustomScanState *node)
 
 /*
  * ReScanCustomScan: the outer side may give other rows (its parameters
- * changed), so the next row asked for builds a new run.  The inner scan
+ * changed), so the next row asked for starts a new run.  The inner scan
  * keeps its cache of responses, so ids asked before are not asked again.
  */
 static void
@@ -870,11 +1050,11 @@ rescan_join(CustomScanState *node)
 {
 	SegmentJoinState *state = (SegmentJoinState *) node;
 
-	state->built = false;
+	state->run_started = false;
 	state->have_outer = false;
 	state->candidates = NIL;
-	if (state->outer_rows)
-		tuplestore_clear(state->outer_rows);
+	state->have_carried = false;
+	ExecClearTuple(state->carried);
 
 	/*
 	 * The children are not lefttree and righttree, so ExecReScan does not
@@ -886,7 +1066,7 @@ rescan_join(CustomScanState *node)
 	if (node->ss.ps.chgParam != NULL)
 	{
 		UpdateChangedParamSet(state->outer_ps, node->ss.ps.chgParam);
-		UpdateChangedParamSet(state->inner_ps, node->ss.ps.chgParam);
+		UpdateChangedParamSet(&state->inner_ps->ss.ps, node->ss.ps.chgParam);
 	}
 	if (state->outer_ps->chgParam == NULL)
 		ExecReScan(state->outer_ps);
@@ -899,19 +1079,22 @@ static void
 end_join(CustomScanState *node)
 {
 	SegmentJoinState *state = (SegmentJoinState *) node;
+	int			i;
 
 	ExecEndNode(state->outer_ps);
-	ExecEndNode(state->inner_ps);
-	if (state->outer_rows)
-		tuplestore_end(state->outer_rows);
-	state->outer_rows = NULL;
+	ExecEndNode(&state->inner_ps->ss.ps);
+	for (i = 0; i < 2; i++)
+	{
+		tuplestore_end(state->rounds[i].rows);
+		MemoryContextDelete(state->rounds[i].cxt);
+	}
 	MemoryContextDelete(state->run_cxt);
 }
 
 /*
  * ExplainCustomScan: the join type, the segment key and clauses; with
- * ANALYZE, the outer rows read (and whether they stayed in memory) and the
- * distinct ids asked for.  The inner
+ * ANALYZE, the outer rows read (and whether a round of them went to disk),
+ * the distinct ids asked for and the rounds they were asked in.  The inner
  * scan shows its requests and their figures.
  */
 static void
@@ -960,10 +1143,11 @@ explain_join(CustomScanState *node, List *ancestors, ExplainState *es)
 	if (es->analyze)
 	{
 		ExplainPropertyInteger("Outer Rows Read", NULL, state->nouter, es);
-		if (state->outer_rows)
-			ExplainPropertyText("Outer Rows Stored",
-								tuplestore_in_memory(state->outer_rows) ?
-								"memory" : "disk", es);
-		ExplainPropertyInteger("Distinct Segment Ids", NULL, state->nids, es);
+		ExplainPropertyText("Outer Rows Stored",
+							state->spilled ? "disk" : "memory", es);
+		ExplainPropertyInteger("Distinct Segment Ids", NULL,
+							   state->seen ? hash_get_num_entries(state->seen) : 0,
+							   es);
+		ExplainPropertyInteger("Rounds", NULL, state->nrounds, es);
 	}
 }

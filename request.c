@@ -54,14 +54,18 @@ typedef struct PlanValues
 	int64		length;
 	bool		have_ending_at;
 	Datum		ending_at_value;
-	SegmentWindow *listed;		/* days of the shortest time = ANY list */
-	int			nlisted;		/* -1: none */
+	SegmentWindow *ranges;		/* the days of time = ANY lists and ORs of
+								 * time conditions: sorted, disjoint */
+	int			nranges;		/* -1: no such condition, every day of range */
 } PlanValues;
 
 static SegmentField column_field(RelOptInfo *baserel,
 								 const SegmentColumns *cols, Node *node);
 static CompareType btree_cmptype(Oid opno, Oid coltype, Oid inputcollid,
 								 bool need_deterministic);
+static bool or_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
+								const SegmentColumns *cols, BoolExpr *clause,
+								SegmentCond *cond);
 static bool is_scan_constant(PlannerInfo *root, RelOptInfo *baserel,
 							 Expr *expr);
 static bool bound_to_day(Datum value, Oid type, DateADT *day);
@@ -77,10 +81,10 @@ static int	array_elements(Datum value, Oid *elemtype, Datum **elems,
 						   bool **nulls);
 static void finish_range(DayRange *range, int default_days);
 static List *add_segments(List *segments, bool *constrained,
-						  const SegmentCondValue *val);
+						  const SegmentCondValue *val, int id_max_chars);
 static void gather_values(const SegmentFdwOptions *opts, Oid time_type,
-						  const SegmentCondValue *vals, int nvals,
-						  PlanValues *in);
+						  int id_max_chars, const SegmentCondValue *vals,
+						  int nvals, PlanValues *in);
 static void emit_requests(SegmentPlan *plan, const SegmentFdwOptions *opts,
 						  PlanValues *in);
 static void refuse_unsendable(SegmentPlan *plan, const PlanValues *in);
@@ -182,6 +186,8 @@ const SegmentCondDesc segment_conds[SEGMENT_NUM_CONDS] = {
 	[SEGMENT_COND_TIME_ANY] = {SEGMENT_FIELD_TIME, COMPARE_EQ, true, segment_time_types, "time = ANY (", ")"},
 	[SEGMENT_COND_LENGTH_EQ] = {SEGMENT_FIELD_LENGTH, COMPARE_EQ, false, integer_types, "length = ", ""},
 	[SEGMENT_COND_ENDING_AT_EQ] = {SEGMENT_FIELD_ENDING_AT, COMPARE_EQ, false, timestamptz_types, "ending_at = ", ""},
+	/* made of the conditions above (or_cond_is_pushable), not matched */
+	[SEGMENT_COND_TIME_OR] = {SEGMENT_FIELD_TIME, COMPARE_INVALID, false, NULL, "time ranges: ", ""},
 };
 
 /*
@@ -199,13 +205,76 @@ segment_type_in(Oid type, const Oid *types)
 }
 
 /*
+ * Is "kind" a condition on time that narrows the days by itself?
+ */
+static bool
+cond_is_time_bound(SegmentCondKind kind)
+{
+	return segment_conds[kind].field == SEGMENT_FIELD_TIME &&
+		kind != SEGMENT_COND_TIME_OR;
+}
+
+/*
+ * An OR of conditions on time, such as BETWEEN SYMMETRIC, "time = a OR
+ * time = b", or "(time BETWEEN a AND b) OR (time BETWEEN c AND d)": the
+ * days it allows are the union of its branches' ranges.  Each branch (one
+ * condition, or an AND of several) must hold a time condition the scan
+ * can use, or the OR bounds nothing and is only a filter.  Conditions of a
+ * branch that are not such (on size, say) are left out of its range, which
+ * can then only be larger.  The conditions used become "cond"'s leaves,
+ * each with the number of its branch.
+ */
+static bool
+or_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
+					const SegmentColumns *cols, BoolExpr *clause,
+					SegmentCond *cond)
+{
+	List	   *leaves = NIL;
+	int			branch = 0;
+	ListCell   *lc;
+
+	foreach(lc, clause->args)
+	{
+		Expr	   *arm = (Expr *) lfirst(lc);
+		List	   *conjuncts = is_andclause(arm) ?
+			((BoolExpr *) arm)->args : list_make1(arm);
+		bool		bounded = false;
+		ListCell   *lc2;
+
+		foreach(lc2, conjuncts)
+		{
+			SegmentCond leaf;
+			SegmentCond *copy;
+
+			if (!segment_cond_is_pushable(root, baserel, cols,
+										  (Expr *) lfirst(lc2), &leaf) ||
+				!cond_is_time_bound(leaf.kind))
+				continue;
+			copy = palloc(sizeof(SegmentCond));
+			*copy = leaf;
+			copy->branch = branch;
+			leaves = lappend(leaves, copy);
+			bounded = true;
+		}
+		if (!bounded)
+			return false;
+		branch++;
+	}
+	cond->kind = SEGMENT_COND_TIME_OR;
+	cond->expr = (Expr *) clause;
+	cond->leaves = leaves;
+	return true;
+}
+
+/*
  * If "clause" is a condition this FDW can use to choose its requests, fill
  * in "cond" and return true.
  *
  * Recognized: "column op expr" and "expr op column" with op a btree
  * comparison of the column's type, and "column = ANY (array expr)" (which
  * is also what IN (...) becomes), where expr does not depend on this
- * table's row, and the three make one of segment_conds.
+ * table's row, and the three make one of segment_conds; and an OR of
+ * such conditions on time (or_cond_is_pushable).
  */
 bool
 segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
@@ -222,6 +291,10 @@ segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
 	CompareType cmptype;
 	int			kind;
 
+	memset(cond, 0, sizeof(SegmentCond));
+	if (is_orclause(clause))
+		return or_cond_is_pushable(root, baserel, cols, (BoolExpr *) clause,
+								   cond);
 	if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
 	{
 		OpExpr	   *op = (OpExpr *) clause;
@@ -276,8 +349,9 @@ segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
 	{
 		const SegmentCondDesc *desc = &segment_conds[kind];
 
-		if (desc->field == field && desc->cmptype == cmptype &&
-			desc->any == any && segment_type_in(valtype, desc->types))
+		if (desc->types != NULL && desc->field == field &&
+			desc->cmptype == cmptype && desc->any == any &&
+			segment_type_in(valtype, desc->types))
 		{
 			cond->kind = (SegmentCondKind) kind;
 			cond->expr = other;
@@ -562,13 +636,45 @@ string_ptr_cmp(const void *a, const void *b)
 }
 
 /*
+ * The most characters a segment_id column of type "typid" (typmod
+ * "typmod") holds: n for varchar(n), or a domain over it; -1 for no limit.
+ */
+int
+segment_id_max_chars(Oid typid, int32 typmod)
+{
+	Oid			base = getBaseTypeAndTypmod(typid, &typmod);
+
+	if (base == VARCHAROID && typmod >= (int32) VARHDRSZ)
+		return typmod - VARHDRSZ;
+	return -1;
+}
+
+/*
+ * Would a request for segment "id" be sent, to a column of at most
+ * "max_chars" characters (-1: any)?  No segment has an empty id (the API
+ * refuses one).  A longer id cannot be a value of the column: varchar's
+ * input function would cut its trailing spaces, making the rows of
+ * 'seg-1   ' rows of 'seg-1', or refuse it; and none of the column's
+ * values can equal it.  Either way no row can match, and none is asked.
+ */
+bool
+segment_id_is_sendable(const char *id, int max_chars)
+{
+	if (id[0] == '\0')
+		return false;
+	return max_chars < 0 || pg_mbstrlen(id) <= max_chars;
+}
+
+/*
  * Add the segments of one condition value to the list of segments,
  * intersecting with what earlier conditions allowed ("constrained").
  * Duplicates are dropped and the first order kept.  Both are done by
- * sorting, so an array of many thousands of ids costs little.
+ * sorting, so an array of many thousands of ids costs little.  Ids that
+ * no row can have (segment_id_is_sendable) are left out.
  */
 static List *
-add_segments(List *segments, bool *constrained, const SegmentCondValue *val)
+add_segments(List *segments, bool *constrained, const SegmentCondValue *val,
+			 int id_max_chars)
 {
 	List	   *given = NIL;
 	List	   *result = NIL;
@@ -625,8 +731,7 @@ add_segments(List *segments, bool *constrained, const SegmentCondValue *val)
 	{
 		if (i > 0 && strcmp(sorted[i].id, sorted[i - 1].id) == 0)
 			continue;
-		/* no segment has an empty id (the API refuses one): no row */
-		if (sorted[i].id[0] == '\0')
+		if (!segment_id_is_sendable(sorted[i].id, id_max_chars))
 			continue;
 		if (allowed &&
 			bsearch(&sorted[i].id, allowed, nallowed, sizeof(char *),
@@ -699,41 +804,153 @@ window_cmp(const void *a, const void *b)
 }
 
 /*
- * Group listed days (ranges of one to three days, from listed_days) into
- * windows of at most SEGMENT_WINDOW_DAYS days within lo..hi, in day order
- * and without overlap: "time IN ('2024-01-01', '2024-06-01')" asks for two
- * one-day windows, not for the five months between.  Returns the number of
- * windows, which replace the days in "days".
+ * Sort ranges of days and merge those that overlap or touch, in place;
+ * returns how many are left.  Unbounded ends (DATEVAL_NOBEGIN, NOEND) are
+ * the smallest and largest values, so they sort and merge as they should.
  */
 static int
-group_listed_days(SegmentWindow *days, int ndays, DateADT lo, DateADT hi)
+normalize_ranges(SegmentWindow *ranges, int n)
 {
-	int			nwindows = 0;
+	int			nout = 0;
 	int			i;
 
-	qsort(days, ndays, sizeof(SegmentWindow), window_cmp);
-	for (i = 0; i < ndays; i++)
+	qsort(ranges, n, sizeof(SegmentWindow), window_cmp);
+	for (i = 0; i < n; i++)
 	{
-		DateADT		first = Max(days[i].first_day, lo);
-		DateADT		last = Min(days[i].last_day, hi);
-		SegmentWindow *cur = nwindows > 0 ? &days[nwindows - 1] : NULL;
+		SegmentWindow *cur = nout > 0 ? &ranges[nout - 1] : NULL;
 
-		/* days already in the current window are not asked again */
-		if (cur && first <= cur->last_day)
-			first = cur->last_day + 1;
-		if (first > last)
-			continue;
-		if (cur && last - cur->first_day < SEGMENT_WINDOW_DAYS)
-			cur->last_day = last;
+		if (cur && (int64) ranges[i].first_day <= (int64) cur->last_day + 1)
+			cur->last_day = Max(cur->last_day, ranges[i].last_day);
 		else
+			ranges[nout++] = ranges[i];
+	}
+	return nout;
+}
+
+/*
+ * Narrow the days of "in" to those of "ranges" too (sorted, disjoint): the
+ * days both allow.
+ */
+static void
+intersect_ranges(PlanValues *in, const SegmentWindow *ranges, int n)
+{
+	SegmentWindow *out;
+	int			nout = 0;
+	int			i = 0,
+				j = 0;
+
+	if (in->nranges < 0)
+	{
+		in->ranges = palloc(sizeof(SegmentWindow) * Max(n, 1));
+		memcpy(in->ranges, ranges, sizeof(SegmentWindow) * n);
+		in->nranges = n;
+		return;
+	}
+	out = palloc(sizeof(SegmentWindow) * Max(in->nranges + n, 1));
+	while (i < in->nranges && j < n)
+	{
+		DateADT		first = Max(in->ranges[i].first_day, ranges[j].first_day);
+		DateADT		last = Min(in->ranges[i].last_day, ranges[j].last_day);
+
+		if (first <= last)
 		{
-			/* i >= nwindows: this writes over days already read */
-			days[nwindows].first_day = first;
-			days[nwindows].last_day = last;
-			nwindows++;
+			out[nout].first_day = first;
+			out[nout].last_day = last;
+			nout++;
+		}
+		if (in->ranges[i].last_day < ranges[j].last_day)
+			i++;
+		else
+			j++;
+	}
+	in->ranges = out;
+	in->nranges = nout;
+}
+
+/*
+ * Cut the days of "ranges" (sorted, disjoint) within lo..hi into windows
+ * of at most SEGMENT_WINDOW_DAYS days, in day order and without overlap:
+ * "time IN ('2024-01-01', '2024-06-01')" asks for two one-day windows, not
+ * for the five months between, and days close together share a window.
+ * Returns the number of windows, in *windows.
+ */
+static int64
+cut_into_windows(const SegmentWindow *ranges, int n, DateADT lo, DateADT hi,
+				 SegmentWindow **windows)
+{
+	SegmentWindow *out = NULL;
+	int64		nout = 0;
+	int64		capacity = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		int64		first = Max(ranges[i].first_day, lo);
+		int64		last = Min(ranges[i].last_day, hi);
+
+		while (first <= last)
+		{
+			SegmentWindow *cur = nout > 0 ? &out[nout - 1] : NULL;
+
+			CHECK_FOR_INTERRUPTS();
+			if (cur && first < (int64) cur->first_day + SEGMENT_WINDOW_DAYS)
+			{
+				/* the days fit in the current window */
+				cur->last_day = (DateADT) Min(last, (int64) cur->first_day +
+											  SEGMENT_WINDOW_DAYS - 1);
+				first = (int64) cur->last_day + 1;
+				continue;
+			}
+			if (nout == capacity)
+			{
+				capacity = Max(16, capacity * 2);
+				out = out ? repalloc_huge(out, sizeof(SegmentWindow) * capacity) :
+					palloc(sizeof(SegmentWindow) * capacity);
+			}
+			out[nout].first_day = (DateADT) first;
+			out[nout].last_day = (DateADT) Min(last, first + SEGMENT_WINDOW_DAYS - 1);
+			first = (int64) out[nout].last_day + 1;
+			nout++;
 		}
 	}
-	return nwindows;
+	*windows = out;
+	return nout;
+}
+
+/*
+ * The days an OR of time conditions allows, from the values of its leaves
+ * (vals[0 .. n-1], all of one group): the union of its branches' ranges,
+ * into *ranges (sorted, disjoint; none if every branch is empty).
+ */
+static int
+or_ranges(const SegmentCondValue *vals, int n, Oid column_type,
+		  SegmentWindow **ranges)
+{
+	int			nbranches = 0;
+	DayRange   *branches;
+	int			nout = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		nbranches = Max(nbranches, vals[i].or_branch + 1);
+	branches = palloc(sizeof(DayRange) * Max(nbranches, 1));
+	for (i = 0; i < nbranches; i++)
+		init_range(&branches[i]);
+	for (i = 0; i < n; i++)
+		apply_time_cond(&branches[vals[i].or_branch], vals[i].kind,
+						vals[i].value, vals[i].type, vals[i].isnull,
+						column_type);
+
+	*ranges = palloc(sizeof(SegmentWindow) * Max(nbranches, 1));
+	for (i = 0; i < nbranches; i++)
+	{
+		if (branches[i].empty || branches[i].lo > branches[i].hi)
+			continue;
+		(*ranges)[nout].first_day = branches[i].lo;
+		(*ranges)[nout].last_day = branches[i].hi;
+		nout++;
+	}
+	return normalize_ranges(*ranges, nout);
 }
 
 /*
@@ -822,7 +1039,7 @@ check_segment_id(const char *id)
  */
 SegmentPlan *
 segment_plan_build(const SegmentFdwOptions *opts, Oid time_type,
-				   const SegmentCondValue *vals, int nvals)
+				   int id_max_chars, const SegmentCondValue *vals, int nvals)
 {
 	SegmentPlan *plan = palloc0(sizeof(SegmentPlan));
 	PlanValues	in;
@@ -838,7 +1055,7 @@ segment_plan_build(const SegmentFdwOptions *opts, Oid time_type,
 		return plan;
 	}
 
-	gather_values(opts, time_type, vals, nvals, &in);
+	gather_values(opts, time_type, id_max_chars, vals, nvals, &in);
 	emit_requests(plan, opts, &in);
 	if (plan->nrequests > 0)
 		refuse_unsendable(plan, &in);
@@ -852,14 +1069,14 @@ segment_plan_build(const SegmentFdwOptions *opts, Oid time_type,
  * Values out of what the API takes for length are refused here.
  */
 static void
-gather_values(const SegmentFdwOptions *opts, Oid time_type,
+gather_values(const SegmentFdwOptions *opts, Oid time_type, int id_max_chars,
 			  const SegmentCondValue *vals, int nvals, PlanValues *in)
 {
 	Oid			time_base = OidIsValid(time_type) ? getBaseType(time_type) : InvalidOid;
 	int			i;
 
 	memset(in, 0, sizeof(PlanValues));
-	in->nlisted = -1;			/* no usable time = ANY list */
+	in->nranges = -1;			/* every day of the range */
 	if (opts->segment_id)
 	{
 		in->segments = list_make1(opts->segment_id);
@@ -871,8 +1088,36 @@ gather_values(const SegmentFdwOptions *opts, Oid time_type,
 	{
 		const SegmentCondValue *val = &vals[i];
 
-		if (segment_cond_is_segment(val->kind))
-			in->segments = add_segments(in->segments, &in->constrained, val);
+		if (val->or_group > 0)
+		{
+			SegmentWindow *ranges;
+			int			n = 1;
+			int			nranges;
+
+			/* the leaves of one OR follow each other */
+			while (i + n < nvals && vals[i + n].or_group == val->or_group)
+				n++;
+			nranges = or_ranges(val, n, time_base, &ranges);
+			i += n - 1;
+			if (nranges == 0)
+				in->range.empty = true;
+			else
+			{
+				/* days before the first range or after the last: none */
+				if (!DATE_IS_NOBEGIN(ranges[0].first_day))
+					apply_time_bound(&in->range, SEGMENT_COND_TIME_GE,
+									 DateADTGetDatum(ranges[0].first_day),
+									 DATEOID, false, InvalidOid);
+				if (!DATE_IS_NOEND(ranges[nranges - 1].last_day))
+					apply_time_bound(&in->range, SEGMENT_COND_TIME_LE,
+									 DateADTGetDatum(ranges[nranges - 1].last_day),
+									 DATEOID, false, InvalidOid);
+				intersect_ranges(in, ranges, nranges);
+			}
+		}
+		else if (segment_cond_is_segment(val->kind))
+			in->segments = add_segments(in->segments, &in->constrained, val,
+										id_max_chars);
 		else if (cond_is_parameter(val->kind))
 		{
 			in->parameter_mode = true;
@@ -921,14 +1166,10 @@ gather_values(const SegmentFdwOptions *opts, Oid time_type,
 				SegmentWindow *days;
 				int			ndays;
 
-				/* any list holds every matching day: keep the shortest */
+				/* only the days listed, those of other lists too */
 				if (listed_days(val->value, val->isnull, time_base,
-								&days, &ndays) &&
-					(in->nlisted < 0 || ndays < in->nlisted))
-				{
-					in->listed = days;
-					in->nlisted = ndays;
-				}
+								&days, &ndays))
+					intersect_ranges(in, days, normalize_ranges(days, ndays));
 			}
 		}
 	}
@@ -970,14 +1211,12 @@ emit_requests(SegmentPlan *plan, const SegmentFdwOptions *opts,
 		plan->hi = in->range.hi;
 		if (in->range.empty)
 			plan->windows_per_segment = 0;
-		else if (in->nlisted >= 0)
-		{
-			plan->windows = in->listed;
-			plan->windows_per_segment = group_listed_days(in->listed,
-														  in->nlisted,
-														  in->range.lo,
-														  in->range.hi);
-		}
+		else if (in->nranges >= 0)
+			plan->windows_per_segment = cut_into_windows(in->ranges,
+														 in->nranges,
+														 in->range.lo,
+														 in->range.hi,
+														 &plan->windows);
 		else
 			plan->windows_per_segment =
 				((int64) in->range.hi - in->range.lo) / SEGMENT_WINDOW_DAYS + 1;
@@ -1117,6 +1356,25 @@ segment_plan_check_cap(const SegmentPlan *plan, const char *relname,
 }
 
 /*
+ * Refuse a round of a batched join over a scan of "relname" whose requests
+ * (those of "plan") would bring the join's count to "requests", more than
+ * max_requests, before the round sends any.
+ */
+void
+segment_plan_refuse_batch(const SegmentPlan *plan, const char *relname,
+						  int max_requests, int64 requests)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("a batched join over foreign table \"%s\" would send " INT64_FORMAT " requests to Braze, more than max_requests (%d)",
+					relname, requests, max_requests),
+			 errdetail("Its outer side has given " INT64_FORMAT " distinct segments so far, each asked with " INT64_FORMAT " requests.",
+					   requests / Max(plan->windows_per_segment, 1),
+					   plan->windows_per_segment),
+			 errhint("Narrow the segments the join gives or the time range, or raise the server option max_requests.")));
+}
+
+/*
  * A paged plan received a full page (the last of those it knew): the next
  * page is needed too.  Refused, before it is asked, if it would make the
  * run send more than max_requests.
@@ -1201,7 +1459,7 @@ segment_estimate_days(PlannerInfo *root, const SegmentFdwOptions *opts,
 		SegmentCond *cond = (SegmentCond *) lfirst(lc);
 		Node	   *value;
 
-		if (segment_cond_is_segment(cond->kind))
+		if (!cond_is_time_bound(cond->kind) && !cond_is_parameter(cond->kind))
 			continue;
 		value = estimate_expression_value(root, (Node *) cond->expr);
 		if (!IsA(value, Const))

@@ -78,6 +78,13 @@ void		_PG_init(void);
 #define MAX_CACHED_ROWS (MAX_CACHED_RESPONSES * 100)
 
 /*
+ * A round of a batched join asks for about this many requests per
+ * max_concurrency slot: enough that the slots stay busy through a round,
+ * few enough that a LIMIT stops early and a round's rows stay small.
+ */
+#define ROUND_REQUESTS_PER_SLOT 4
+
+/*
  * Indexes of the items of a ForeignScan's fdw_private list.
  */
 enum SegmentFdwScanPrivate
@@ -85,7 +92,11 @@ enum SegmentFdwScanPrivate
 	/* kinds of the conditions in fdw_exprs, an IntList of SegmentCondKind */
 	FdwScanPrivateCondKinds,
 	/* 1 for the inner scan of a batched join (join.c), else 0 */
-	FdwScanPrivateBatched
+	FdwScanPrivateBatched,
+	/* per expression, an IntList: the number of its OR (from 1), or 0 */
+	FdwScanPrivateOrGroups,
+	/* per expression, an IntList: its branch of that OR */
+	FdwScanPrivateOrBranches
 };
 
 /*
@@ -143,6 +154,8 @@ typedef struct SegmentScanState
 	ColumnInput input[SEGMENT_NUM_FIELDS];
 
 	List	   *cond_kinds;		/* SegmentCondKind per expression */
+	List	   *or_groups;		/* its OR, from 1, or 0 */
+	List	   *or_branches;	/* its branch of that OR */
 	List	   *cond_states;	/* ExprState per expression */
 	List	   *cond_exprs;		/* the expressions, for EXPLAIN */
 
@@ -173,6 +186,9 @@ typedef struct SegmentScanState
 	/* the inner scan of a batched join: the ids its join gives (text[]) */
 	bool		batched;
 	Datum		batch_ids;
+	int64		batch_requests; /* of the join's rounds so far */
+
+	int			id_max_chars;	/* segment_id's varchar(n), or -1 */
 
 	/* figures for EXPLAIN ANALYZE */
 	int64		runs;			/* starts, 1 + rescans that started again */
@@ -227,6 +243,7 @@ static void create_cache(SegmentScanState *state);
 static void conversion_error_callback(void *arg);
 static SegmentCatalogRow *copy_catalog_rows(const void *rows, int nrows);
 static void explain_stats(SegmentScanState *state, ExplainState *es);
+static List *explain_conditions(SegmentScanState *state, ExplainState *es);
 
 /*
  * Module load: the settings of segment_fdw.
@@ -543,6 +560,9 @@ segmentGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	SegmentRelInfo *info = (SegmentRelInfo *) baserel->fdw_private;
 	List	   *fdw_exprs = NIL;
 	List	   *kinds = NIL;
+	List	   *groups = NIL;
+	List	   *branches = NIL;
+	int			ngroups = 0;
 	bool		batched = (best_path->fdw_private != NIL);
 	bool		have_segment = (info->opts.segment_id != NULL ||
 								!info->endpoint->needs_segment || batched);
@@ -553,13 +573,31 @@ segmentGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
 		SegmentCond cond;
 
-		if (classify_clause(root, baserel, info, rinfo, &cond))
+		if (!classify_clause(root, baserel, info, rinfo, &cond))
+			continue;
+		if (cond.kind == SEGMENT_COND_TIME_OR)
 		{
-			fdw_exprs = lappend(fdw_exprs, cond.expr);
-			kinds = lappend_int(kinds, (int) cond.kind);
-			if (segment_cond_is_segment(cond.kind))
-				have_segment = true;
+			/* its leaves, one after another, with their OR and branch */
+			ListCell   *lc2;
+
+			ngroups++;
+			foreach(lc2, cond.leaves)
+			{
+				SegmentCond *leaf = (SegmentCond *) lfirst(lc2);
+
+				fdw_exprs = lappend(fdw_exprs, leaf->expr);
+				kinds = lappend_int(kinds, (int) leaf->kind);
+				groups = lappend_int(groups, ngroups);
+				branches = lappend_int(branches, leaf->branch);
+			}
+			continue;
 		}
+		fdw_exprs = lappend(fdw_exprs, cond.expr);
+		kinds = lappend_int(kinds, (int) cond.kind);
+		groups = lappend_int(groups, 0);
+		branches = lappend_int(branches, 0);
+		if (segment_cond_is_segment(cond.kind))
+			have_segment = true;
 	}
 
 	if (!have_segment)
@@ -573,7 +611,8 @@ segmentGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 							extract_actual_clauses(scan_clauses, false),
 							baserel->relid,
 							fdw_exprs,
-							list_make2(kinds, makeInteger(batched ? 1 : 0)),
+							list_make4(kinds, makeInteger(batched ? 1 : 0),
+									   groups, branches),
 							NIL,	/* no custom tlist */
 							NIL,	/* no remote quals */
 							outer_plan);
@@ -622,8 +661,18 @@ segmentBeginForeignScan(ForeignScanState *node, int eflags)
 						  state->cols.attnum[field] - 1)->atttypmod;
 	}
 
+	state->id_max_chars = -1;
+	if (state->cols.attnum[SEGMENT_FIELD_SEGMENT_ID] != 0)
+		state->id_max_chars =
+			segment_id_max_chars(state->cols.typid[SEGMENT_FIELD_SEGMENT_ID],
+								 state->input[SEGMENT_FIELD_SEGMENT_ID].typmod);
+
 	state->cond_kinds = (List *) list_nth(fsplan->fdw_private,
 										  FdwScanPrivateCondKinds);
+	state->or_groups = (List *) list_nth(fsplan->fdw_private,
+										 FdwScanPrivateOrGroups);
+	state->or_branches = (List *) list_nth(fsplan->fdw_private,
+										   FdwScanPrivateOrBranches);
 	state->cond_exprs = fsplan->fdw_exprs;
 	state->batched = intVal(list_nth(fsplan->fdw_private,
 									 FdwScanPrivateBatched)) != 0;
@@ -681,6 +730,8 @@ compute_plan(SegmentScanState *state, ExprContext *econtext)
 		vals[i].type = exprType((Node *) lfirst(lc3));
 		vals[i].value = ExecEvalExpr((ExprState *) lfirst(lc1), econtext,
 									 &vals[i].isnull);
+		vals[i].or_group = list_nth_int(state->or_groups, i);
+		vals[i].or_branch = list_nth_int(state->or_branches, i);
 		i++;
 	}
 	if (state->batched)
@@ -696,7 +747,7 @@ compute_plan(SegmentScanState *state, ExprContext *econtext)
 	oldcxt = MemoryContextSwitchTo(state->run_cxt);
 	plan = segment_plan_build(&state->opts,
 							  state->cols.typid[SEGMENT_FIELD_TIME],
-							  vals, n);
+							  state->id_max_chars, vals, n);
 	MemoryContextSwitchTo(oldcxt);
 	return plan;
 }
@@ -723,8 +774,10 @@ start_run(SegmentScanState *state, ExprContext *econtext)
 	}
 
 	state->plan = compute_plan(state, econtext);
-	segment_plan_check_cap(state->plan, state->relname,
-						   state->opts.max_requests);
+	/* a batched join counts the requests of its whole run instead */
+	if (!state->batched)
+		segment_plan_check_cap(state->plan, state->relname,
+							   state->opts.max_requests);
 	state->started = true;
 	state->runs++;
 	state->next_item = 0;
@@ -1311,6 +1364,60 @@ explain_stats(SegmentScanState *state, ExplainState *es)
 }
 
 /*
+ * The scan's conditions as EXPLAIN VERBOSE shows them: "time >= '...'", and
+ * an OR of time conditions as the ranges it allows, "time ranges: (time >=
+ * '...' AND time <= '...') OR (...)".
+ */
+static List *
+explain_conditions(SegmentScanState *state, ExplainState *es)
+{
+	List	   *conds = NIL;
+	StringInfoData buf;
+	int			group = 0;
+	int			branch = -1;
+	int			i = 0;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, state->cond_exprs)
+	{
+		const SegmentCondDesc *desc = &segment_conds[list_nth_int(state->cond_kinds, i)];
+		int			g = list_nth_int(state->or_groups, i);
+		int			b = list_nth_int(state->or_branches, i);
+		char	   *cond;
+
+		i++;
+		cond = psprintf("%s%s%s", desc->label,
+						deparse_expression((Node *) lfirst(lc),
+										   es->deparse_cxt, true, false),
+						desc->label_end);
+		if (g == 0)
+		{
+			conds = lappend(conds, cond);
+			continue;
+		}
+		if (g != group)
+		{
+			/* a new OR */
+			if (buf.len > 0)
+				conds = lappend(conds, psprintf("%s)", buf.data));
+			resetStringInfo(&buf);
+			appendStringInfo(&buf, "%s(%s",
+							 segment_conds[SEGMENT_COND_TIME_OR].label, cond);
+			group = g;
+		}
+		else if (b != branch)
+			appendStringInfo(&buf, ") OR (%s", cond);
+		else
+			appendStringInfo(&buf, " AND %s", cond);
+		branch = b;
+	}
+	if (buf.len > 0)
+		conds = lappend(conds, psprintf("%s)", buf.data));
+	return conds;
+}
+
+/*
  * segmentExplainForeignScan
  *		With VERBOSE, show the pushed-down conditions and the requests the
  *		scan sends (path and query string; never the host's key).  Plain
@@ -1324,8 +1431,7 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	List	   *conds = NIL;
 	List	   *targets = NIL;
 	SegmentPlan *plan;
-	ListCell   *lc1,
-			   *lc2;
+	ListCell   *lc1;
 	bool		computable;
 	int64		shown;
 	int64		n;
@@ -1334,17 +1440,7 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	if (!es->verbose)
 		return;
 
-	forboth(lc1, state->cond_exprs, lc2, state->cond_kinds)
-	{
-		const SegmentCondDesc *desc = &segment_conds[lfirst_int(lc2)];
-
-		conds = lappend(conds,
-						psprintf("%s%s%s", desc->label,
-								 deparse_expression((Node *) lfirst(lc1),
-													es->deparse_cxt, true,
-													false),
-								 desc->label_end));
-	}
+	conds = explain_conditions(state, es);
 	if (conds != NIL)
 		ExplainPropertyList("Braze Conditions", conds, es);
 
@@ -1551,35 +1647,84 @@ segment_batch_inner_path(PlannerInfo *root, RelOptInfo *rel, double rows,
 }
 
 /*
- * Give the inner scan of a batched join the segments of its next run, a
- * text[] that must live until the run ends.
+ * Is "ps" the batched inner scan of a join (join.c), a segment_fdw
+ * ForeignScan whose plan was made for it?
  */
-void
-segment_scan_set_batch_ids(ForeignScanState *node, Datum ids)
+bool
+segment_scan_is_batched(PlanState *ps)
 {
-	SegmentScanState *state = (SegmentScanState *) node->fdw_state;
+	ForeignScanState *node = (ForeignScanState *) ps;
 
-	Assert(state->batched);
-	state->batch_ids = ids;
+	return IsA(ps, ForeignScanState) &&
+		node->fdwroutine != NULL &&
+		node->fdwroutine->BeginForeignScan == segmentBeginForeignScan &&
+		node->fdw_state != NULL &&
+		((SegmentScanState *) node->fdw_state)->batched;
 }
 
 /*
- * A batched join is collecting the ids it will hand this scan, and has
- * "nids" so far: as each needs one request at least, more than max_requests
- * would be refused by the run anyway.  Refuse them now, before the join
- * holds any number of ids in memory.
+ * Could a row of the scan have segment_id "id": would it be sent?  Not an
+ * empty id (Braze has none), nor one longer than a varchar(n) column holds
+ * (its input function would make another id of it).
  */
-void
-segment_scan_check_batch_ids(ForeignScanState *node, int64 nids)
+bool
+segment_scan_id_is_sendable(ForeignScanState *node, const char *id)
 {
 	SegmentScanState *state = (SegmentScanState *) node->fdw_state;
 
-	if (nids > state->opts.max_requests)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a scan of foreign table \"%s\" would send more than max_requests (%d) requests to Braze",
-						state->relname, state->opts.max_requests),
-				 errdetail("The join gives it more than %d distinct segments, each asked at least once.",
-						   state->opts.max_requests),
-				 errhint("Narrow the segments the join gives, or raise the server option max_requests.")));
+	return segment_id_is_sendable(id, state->id_max_chars);
+}
+
+/*
+ * A batched join starts a run over this scan, which it has just rescanned:
+ * evaluate its own conditions once to learn how many requests each segment
+ * id costs (0 when its days are empty: nothing will be sent), and so how
+ * many ids a round should hold, about ROUND_REQUESTS_PER_SLOT requests for
+ * each of max_concurrency slots.  The run's count of requests starts over.
+ */
+int64
+segment_scan_begin_batch(ForeignScanState *node, int *round_ids)
+{
+	SegmentScanState *state = (SegmentScanState *) node->fdw_state;
+	int64		per_id;
+	MemoryContext oldcxt = MemoryContextSwitchTo(state->run_cxt);
+
+	state->batch_ids = PointerGetDatum(construct_empty_array(TEXTOID));
+	per_id = compute_plan(state, node->ss.ps.ps_ExprContext)->windows_per_segment;
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(state->run_cxt);
+	state->batch_ids = (Datum) 0;
+	state->batch_requests = 0;
+	*round_ids = (int) Max(1, (int64) state->opts.max_concurrency *
+						   ROUND_REQUESTS_PER_SLOT / Max(per_id, 1));
+	return per_id;
+}
+
+/*
+ * Start the run of one round of a batched join over the segment ids "ids"
+ * (a text[] that must live until the run ends), "nnew" of which no earlier
+ * round of the join gave: only their requests count against max_requests,
+ * over the join's whole run.  The first requests are sent at once, so that
+ * they are in flight while the join works on the round before.
+ */
+void
+segment_scan_start_batch(ForeignScanState *node, Datum ids, int64 nnew)
+{
+	SegmentScanState *state = (SegmentScanState *) node->fdw_state;
+	MemoryContext oldcxt;
+
+	Assert(state->batched && !state->started);
+	state->batch_ids = ids;
+	start_run(state, node->ss.ps.ps_ExprContext);
+	state->batch_requests += nnew * state->plan->windows_per_segment;
+	if (state->batch_requests > state->opts.max_requests)
+		segment_plan_refuse_batch(state->plan, state->relname,
+								  state->opts.max_requests,
+								  state->batch_requests);
+
+	oldcxt = MemoryContextSwitchTo(state->run_cxt);
+	state->fetch = segment_fetch_begin(state->run_cxt, &state->opts,
+									   pull_request, state, &state->stats);
+	MemoryContextSwitchTo(oldcxt);
+	segment_fetch_start(state->fetch);
 }

@@ -203,6 +203,7 @@ typedef enum SegmentCondKind
 	SEGMENT_COND_TIME_ANY,		/* time = ANY (array expr), time IN (...) */
 	SEGMENT_COND_LENGTH_EQ,		/* length = expr */
 	SEGMENT_COND_ENDING_AT_EQ,	/* ending_at = expr */
+	SEGMENT_COND_TIME_OR,		/* an OR of time conditions: its leaves */
 	SEGMENT_NUM_CONDS
 } SegmentCondKind;
 
@@ -217,20 +218,32 @@ typedef struct SegmentCondDesc
 	const char *label_end;		/* and after it */
 } SegmentCondDesc;
 
-/* A condition found by the planner: its kind and the non-column side */
+/*
+ * A condition found by the planner: its kind and the non-column side.  An
+ * OR of time conditions (SEGMENT_COND_TIME_OR) has the OR clause as expr,
+ * and its conditions as leaves, each with the number of its branch.
+ */
 typedef struct SegmentCond
 {
 	SegmentCondKind kind;
 	Expr	   *expr;
+	List	   *leaves;			/* SegmentCond, of an OR */
+	int			branch;			/* of a leaf: its branch of the OR, from 0 */
 } SegmentCond;
 
-/* The value a condition's expression had when the scan started */
+/*
+ * The value a condition's expression had when the scan started.  The
+ * leaves of an OR come one after another, with their OR's number (from 1)
+ * and their branch.
+ */
 typedef struct SegmentCondValue
 {
 	SegmentCondKind kind;
 	Oid			type;			/* type of the expression */
 	Datum		value;
 	bool		isnull;
+	int			or_group;		/* 0: not in an OR */
+	int			or_branch;
 } SegmentCondValue;
 
 /* One HTTP request of a scan */
@@ -314,8 +327,13 @@ extern void segment_rel_batch_cost(RelOptInfo *rel, double segments,
 extern Path *segment_batch_inner_path(PlannerInfo *root, RelOptInfo *rel,
 									  double rows, Cost startup_cost,
 									  Cost total_cost);
-extern void segment_scan_set_batch_ids(ForeignScanState *node, Datum ids);
-extern void segment_scan_check_batch_ids(ForeignScanState *node, int64 nids);
+extern bool segment_scan_is_batched(PlanState *ps);
+extern bool segment_scan_id_is_sendable(ForeignScanState *node,
+										const char *id);
+extern int64 segment_scan_begin_batch(ForeignScanState *node,
+									  int *round_ids);
+extern void segment_scan_start_batch(ForeignScanState *node, Datum ids,
+									 int64 nnew);
 extern uint32 segment_cstring_hash(const void *key, Size keysize);
 extern int	segment_cstring_match(const void *key1, const void *key2,
 								  Size keysize);
@@ -348,14 +366,19 @@ extern bool segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
 									 const SegmentColumns *cols,
 									 Expr *clause, SegmentCond *cond);
 extern bool segment_cond_is_segment(SegmentCondKind kind);
+extern int	segment_id_max_chars(Oid typid, int32 typmod);
+extern bool segment_id_is_sendable(const char *id, int max_chars);
 extern SegmentPlan *segment_plan_build(const SegmentFdwOptions *opts,
-									   Oid time_type,
+									   Oid time_type, int id_max_chars,
 									   const SegmentCondValue *vals,
 									   int nvals);
 extern void segment_plan_request(const SegmentPlan *plan, int64 i,
 								 SegmentRequest *req);
 extern void segment_plan_check_cap(const SegmentPlan *plan,
 								   const char *relname, int max_requests);
+pg_noreturn extern void segment_plan_refuse_batch(const SegmentPlan *plan,
+									  const char *relname,
+									  int max_requests, int64 requests);
 extern void segment_plan_next_page(SegmentPlan *plan, const char *relname,
 								   int max_requests);
 extern double segment_estimate_segments(const SegmentFdwOptions *opts,
@@ -469,6 +492,7 @@ extern SegmentFetch *segment_fetch_begin(MemoryContext parent,
 										 SegmentNextRequest next_request,
 										 void *arg,
 										 SegmentFetchStats *stats);
+extern void segment_fetch_start(SegmentFetch *fetch);
 extern bool segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp);
 extern void segment_fetch_release_body(SegmentFetch *fetch,
 									   SegmentResponse *resp);

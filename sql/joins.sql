@@ -174,7 +174,7 @@ SELECT compare_join($$SELECT g, (SELECT count(*) || '/' || coalesce(sum(s.size),
 RESET enable_sort;
 
 -- an outer side larger than work_mem: it spills, and each id is asked once
-CREATE TABLE many AS SELECT 'seg-' || (i % 50) AS id, i FROM generate_series(1, 20000) i;
+CREATE TABLE many AS SELECT 'seg-' || (i % 20) AS id, i FROM generate_series(1, 20000) i;
 ANALYZE many;
 SET work_mem = '64kB';
 SELECT compare_join($$SELECT m.i, s.size FROM many m
