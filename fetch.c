@@ -108,6 +108,7 @@ segment_fetch_begin(MemoryContext parent, const SegmentFdwOptions *opts,
 	fetch = MemoryContextAllocZero(cxt, sizeof(SegmentFetch));
 	fetch->cxt = cxt;
 	fetch->http.ca_file = opts->ca_file;
+	fetch->http.proxy = opts->proxy;
 	fetch->http.timeout_ms = opts->timeout_ms;
 	fetch->http.connect_timeout_ms = opts->connect_timeout_ms;
 	fetch->http.max_response_bytes = opts->max_response_bytes;
@@ -221,14 +222,15 @@ start_new(SegmentFetch *fetch)
 /*
  * Send the first requests now, max_concurrency of them, without waiting
  * for any: the caller has other work to do before it asks for the
- * responses (a batched join's round before this one).  curl is let act once
- * (connections opened, requests written on kept-alive ones).
+ * responses (a batched join's round before this one).  curl is let act for
+ * a millisecond at most (connections opened, requests written on kept-alive
+ * ones); the rest is done when the responses are asked for.
  */
 void
 segment_fetch_start(SegmentFetch *fetch)
 {
 	start_new(fetch);
-	fetch->stats->wait_ms += segment_http_wait(0);
+	fetch->stats->wait_ms += segment_http_wait(1);
 }
 
 /*

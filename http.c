@@ -438,6 +438,17 @@ segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
 	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
 	if (http->ca_file)
 		SETOPT(CURLOPT_CAINFO, http->ca_file);
+
+	/*
+	 * The server's proxy, or none: not one that http_proxy, https_proxy or
+	 * all_proxy in the postmaster's environment name, which no role chose
+	 * for this server, and which would see its key on plain http.  An empty
+	 * string is libcurl's "no proxy, whatever the environment", and an empty
+	 * no-proxy list its "the proxy for every host".
+	 */
+	SETOPT(CURLOPT_PROXY, http->proxy ? http->proxy : "");
+	if (http->proxy)
+		SETOPT(CURLOPT_NOPROXY, "");
 	/* timeout_ms is enforced by segment_transfer_time_left */
 	SETOPT(CURLOPT_TIMEOUT_MS, CURL_BACKSTOP_MS);
 	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long) http->connect_timeout_ms);

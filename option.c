@@ -7,8 +7,8 @@
  * The validator only checks syntax, ranges and privileges: it never
  * touches the network, so a dump restores whether or not Braze can be
  * reached.  What only a superuser may set (a url other than Braze's,
- * max_concurrency and max_response_bytes above their caps, ca_file) is
- * checked again when a server is used, against its owner.
+ * max_concurrency and max_response_bytes above their caps, ca_file,
+ * proxy) is checked again when a server is used, against its owner.
  *
  *-------------------------------------------------------------------------
  */
@@ -61,6 +61,7 @@ static const SegmentFdwOption valid_options[] = {
 	{"max_retry_wait_ms", ForeignServerRelationId, OPT(max_retry_wait_ms), 0, 3600000, 60000},
 	{"max_requests", ForeignServerRelationId, OPT(max_requests), 1, 1000000, 5000},
 	{"ca_file", ForeignServerRelationId, OPT(ca_file), 0, 0, 0},
+	{"proxy", ForeignServerRelationId, OPT(proxy), 0, 0, 0},
 
 	/* user mapping: the only place a secret may live */
 	{"api_key", UserMappingRelationId, OPT(api_key), 0, 0, 0},
@@ -179,6 +180,23 @@ segment_fdw_validator(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("option \"ca_file\" must be an absolute path")));
+		}
+		else if (strcmp(opt->optname, "proxy") == 0)
+		{
+			char	   *detail = NULL;
+
+			/* it decides where requests, and their keys, go */
+			if (!superuser())
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("only superusers can set option \"proxy\"")));
+			/* the message does not repeat a value that may hold a password */
+			if (!segment_check_proxy(value, &detail))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for option \"proxy\""),
+						 errdetail("%s", detail),
+						 errhint("Write the proxy as a URL, such as http://proxy.example.com:3128.")));
 		}
 		else if (strcmp(opt->optname, "segment_id") == 0)
 		{
@@ -303,6 +321,19 @@ check_server_owner(ForeignServer *server, const SegmentFdwOptions *opts)
 						server->servername),
 				 errdetail(BRAZE_URLS_DETAIL),
 				 errhint("Have a superuser own the server, or allow its url with the setting segment_fdw.allowed_urls.")));
+	/* a superuser's alone to set: the file read, and where requests go */
+	if (opts->ca_file != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("server \"%s\" may not use option \"ca_file\", because its owner is not a superuser",
+						server->servername),
+				 errhint("Have a superuser own the server, or drop the option.")));
+	if (opts->proxy != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("server \"%s\" may not use option \"proxy\", because its owner is not a superuser",
+						server->servername),
+				 errhint("Have a superuser own the server, or drop the option.")));
 	if (opts->max_concurrency > SEGMENT_UNPRIVILEGED_MAX_CONCURRENCY)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

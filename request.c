@@ -23,6 +23,7 @@
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "utils/array.h"
@@ -186,7 +187,9 @@ const SegmentCondDesc segment_conds[SEGMENT_NUM_CONDS] = {
 	[SEGMENT_COND_TIME_ANY] = {SEGMENT_FIELD_TIME, COMPARE_EQ, true, segment_time_types, "time = ANY (", ")"},
 	[SEGMENT_COND_LENGTH_EQ] = {SEGMENT_FIELD_LENGTH, COMPARE_EQ, false, integer_types, "length = ", ""},
 	[SEGMENT_COND_ENDING_AT_EQ] = {SEGMENT_FIELD_ENDING_AT, COMPARE_EQ, false, timestamptz_types, "ending_at = ", ""},
-	/* made of the conditions above (or_cond_is_pushable), not matched */
+	/* recognized apart, not by operator: a NULL value, which matches no day */
+	[SEGMENT_COND_TIME_NULL] = {SEGMENT_FIELD_TIME, COMPARE_INVALID, false, NULL, "time IS NULL", ""},
+	/* made of the conditions above (or_cond_is_pushable) */
 	[SEGMENT_COND_TIME_OR] = {SEGMENT_FIELD_TIME, COMPARE_INVALID, false, NULL, "time ranges: ", ""},
 };
 
@@ -273,8 +276,8 @@ or_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
  * Recognized: "column op expr" and "expr op column" with op a btree
  * comparison of the column's type, and "column = ANY (array expr)" (which
  * is also what IN (...) becomes), where expr does not depend on this
- * table's row, and the three make one of segment_conds; and an OR of
- * such conditions on time (or_cond_is_pushable).
+ * table's row, and the three make one of segment_conds; "time IS NULL";
+ * and an OR of such conditions on time (or_cond_is_pushable).
  */
 bool
 segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
@@ -295,6 +298,19 @@ segment_cond_is_pushable(PlannerInfo *root, RelOptInfo *baserel,
 	if (is_orclause(clause))
 		return or_cond_is_pushable(root, baserel, cols, (BoolExpr *) clause,
 								   cond);
+	if (IsA(clause, NullTest) &&
+		((NullTest *) clause)->nulltesttype == IS_NULL &&
+		!((NullTest *) clause)->argisrow &&
+		column_field(baserel, cols,
+					 (Node *) ((NullTest *) clause)->arg) == SEGMENT_FIELD_TIME)
+	{
+		/* every row has a day: none can match, and nothing is asked */
+		Oid			type = cols->typid[SEGMENT_FIELD_TIME];
+
+		cond->kind = SEGMENT_COND_TIME_NULL;
+		cond->expr = (Expr *) makeNullConst(type, -1, get_typcollation(type));
+		return true;
+	}
 	if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
 	{
 		OpExpr	   *op = (OpExpr *) clause;
@@ -1368,9 +1384,11 @@ segment_plan_refuse_batch(const SegmentPlan *plan, const char *relname,
 			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 			 errmsg("a batched join over foreign table \"%s\" would send " INT64_FORMAT " requests to Braze, more than max_requests (%d)",
 					relname, requests, max_requests),
-			 errdetail("Its outer side has given " INT64_FORMAT " distinct segments so far, each asked with " INT64_FORMAT " requests.",
-					   requests / Max(plan->windows_per_segment, 1),
-					   plan->windows_per_segment),
+			 errdetail_plural("Its outer side has given " INT64_FORMAT " distinct segments so far, asked with " INT64_FORMAT " request each.",
+							  "Its outer side has given " INT64_FORMAT " distinct segments so far, asked with " INT64_FORMAT " requests each.",
+							  plan->windows_per_segment,
+							  requests / Max(plan->windows_per_segment, 1),
+							  plan->windows_per_segment),
 			 errhint("Narrow the segments the join gives or the time range, or raise the server option max_requests.")));
 }
 

@@ -1387,10 +1387,13 @@ explain_conditions(SegmentScanState *state, ExplainState *es)
 		char	   *cond;
 
 		i++;
-		cond = psprintf("%s%s%s", desc->label,
-						deparse_expression((Node *) lfirst(lc),
-										   es->deparse_cxt, true, false),
-						desc->label_end);
+		if (desc == &segment_conds[SEGMENT_COND_TIME_NULL])
+			cond = pstrdup(desc->label);	/* its value is only a NULL */
+		else
+			cond = psprintf("%s%s%s", desc->label,
+							deparse_expression((Node *) lfirst(lc),
+											   es->deparse_cxt, true, false),
+							desc->label_end);
 		if (g == 0)
 		{
 			conds = lappend(conds, cond);

@@ -71,6 +71,8 @@ typedef struct SegmentFdwOptions
 	int			max_retry_wait_ms;	/* longest wait for a rate limit */
 	int			max_requests;	/* cap on the requests of one run of a scan */
 	char	   *ca_file;		/* CA bundle for TLS, or NULL */
+	char	   *proxy;			/* proxy URL, or NULL: none, whatever the
+								 * environment says */
 
 	/* user mapping */
 	char	   *api_key;		/* NULL when the mapping has none */
@@ -203,6 +205,7 @@ typedef enum SegmentCondKind
 	SEGMENT_COND_TIME_ANY,		/* time = ANY (array expr), time IN (...) */
 	SEGMENT_COND_LENGTH_EQ,		/* length = expr */
 	SEGMENT_COND_ENDING_AT_EQ,	/* ending_at = expr */
+	SEGMENT_COND_TIME_NULL,		/* time IS NULL: a NULL constant */
 	SEGMENT_COND_TIME_OR,		/* an OR of time conditions: its leaves */
 	SEGMENT_NUM_CONDS
 } SegmentCondKind;
@@ -393,6 +396,7 @@ typedef struct SegmentHttpConfig
 {
 	void	   *headers;		/* curl_slist from segment_make_headers */
 	const char *ca_file;		/* CA bundle, or NULL for the system's */
+	const char *proxy;			/* proxy URL, or NULL for none */
 	int			timeout_ms;
 	int			connect_timeout_ms;
 	int			max_response_bytes;
@@ -455,6 +459,7 @@ typedef struct SegmentFetchStats
 /* in url.c */
 extern char *segment_allowed_urls;
 extern bool segment_check_url(const char *url, char **detail);
+extern bool segment_check_proxy(const char *url, char **detail);
 extern bool segment_url_is_allowed(const char *url);
 extern bool segment_check_allowed_urls(char **newval, void **extra,
 									   GucSource source);

@@ -66,6 +66,55 @@ segment_check_url(const char *url, char **detail)
 }
 
 /*
+ * Check that "url" can be a server's proxy: an absolute URL of a scheme
+ * libcurl speaks to proxies (http, https, socks4, socks4a, socks5,
+ * socks5h), with a host and without credentials, which would be shown to
+ * whoever can read the server's options.  On failure, set *detail to why.
+ */
+bool
+segment_check_proxy(const char *url, char **detail)
+{
+	static const char *const schemes[] = {"http", "https", "socks4", "socks4a",
+	"socks5", "socks5h", NULL};
+	CURLU	   *h = curl_url();
+	char	   *scheme = NULL;
+	char	   *host = NULL;
+	char	   *user = NULL;
+	bool		ok = false;
+	int			i;
+
+	if (h == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+
+	if (curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+		curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+		strncmp(url + strlen(scheme), "://", 3) != 0)
+		*detail = "It is not an absolute URL.";
+	else if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+			 host[0] == '\0')
+		*detail = "The URL has no host.";
+	else if (curl_url_get(h, CURLUPART_USER, &user, 0) == CURLUE_OK)
+		*detail = "The URL must not contain credentials.";
+	else
+	{
+		*detail = "Its scheme must be http, https, socks4, socks4a, socks5 or socks5h.";
+		for (i = 0; schemes[i]; i++)
+		{
+			if (pg_strcasecmp(scheme, schemes[i]) == 0)
+				ok = true;
+		}
+	}
+
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(user);
+	curl_url_cleanup(h);
+	return ok;
+}
+
+/*
  * URL bases a server not owned by a superuser may use besides Braze's REST
  * endpoints: the setting segment_fdw.allowed_urls, a comma-separated list.
  */

@@ -145,9 +145,54 @@ ALTER SERVER mine_standin OPTIONS (SET max_concurrency '16');
 SELECT * FROM mine_sizes WHERE segment_id = 'abc' AND time = '2024-01-01';
 ALTER SERVER mine_standin OPTIONS (SET max_response_bytes '8388608');
 SELECT * FROM mine_sizes WHERE segment_id = 'abc' AND time = '2024-01-01';
+-- ca_file and proxy are a superuser's alone: a server given away with them
+-- may not use them
+RESET segment_fdw.allowed_urls;
+ALTER SERVER mine_standin OWNER TO CURRENT_USER;
+ALTER SERVER mine_standin OPTIONS (ADD ca_file '/etc/ssl/certs/ca-certificates.crt');
+ALTER SERVER mine_standin OWNER TO regress_server_owner;
+SET segment_fdw.allowed_urls = :'api_url';
+SELECT * FROM mine_sizes WHERE segment_id = 'abc' AND time = '2024-01-01';
+RESET segment_fdw.allowed_urls;
+ALTER SERVER mine_standin OWNER TO CURRENT_USER;
+ALTER SERVER mine_standin OPTIONS (DROP ca_file, ADD proxy 'http://127.0.0.1:9');
+ALTER SERVER mine_standin OWNER TO regress_server_owner;
+SET segment_fdw.allowed_urls = :'api_url';
+SELECT * FROM mine_sizes WHERE segment_id = 'abc' AND time = '2024-01-01';
+-- nor can its owner set them
+SET ROLE regress_server_owner;
+ALTER SERVER mine_standin OPTIONS (DROP proxy);
+ALTER SERVER mine_standin OPTIONS (ADD proxy 'http://127.0.0.1:9');
+ALTER SERVER mine_standin OPTIONS (ADD ca_file '/etc/ssl/certs/ca-certificates.crt');
+RESET ROLE;
 RESET segment_fdw.allowed_urls;
 -- the stand-in saw exactly the three queries that ran
 SELECT * FROM standin.requests();
+
+-- proxy: the postmaster's environment names one that never answers
+-- (test/common.sh), which no request uses; a superuser's server goes through
+-- the one it names, here the stand-in, asked in a proxy's absolute form for
+-- a url that never answers a connection
+\getenv blackhole_url SEGMENT_FDW_TEST_BLACKHOLE_URL
+CREATE SERVER via_proxy FOREIGN DATA WRAPPER segment_fdw
+  OPTIONS (url :'blackhole_url', proxy :'api_url', max_retries '0', connect_timeout_ms '200');
+CREATE USER MAPPING FOR CURRENT_USER SERVER via_proxy OPTIONS (api_key 'regress-key');
+CREATE FOREIGN TABLE proxied_sizes (segment_id text, time date, size bigint) SERVER via_proxy;
+SELECT standin.reset() \gset
+SELECT * FROM proxied_sizes WHERE segment_id = 'abc' AND time = '2024-01-01';
+SELECT substring(standin.stats() FROM 'proxied=.*') AS proxied;
+SELECT * FROM standin.requests();
+ALTER SERVER via_proxy OPTIONS (DROP proxy);
+\set VERBOSITY terse
+SELECT * FROM proxied_sizes WHERE segment_id = 'abc' AND time = '2024-01-01';
+\set VERBOSITY default
+-- a proxy is an absolute URL of a scheme libcurl speaks to proxies, without
+-- credentials
+ALTER SERVER via_proxy OPTIONS (ADD proxy 'ftp://127.0.0.1:21');
+ALTER SERVER via_proxy OPTIONS (ADD proxy 'http://user:secret@127.0.0.1:3128');
+ALTER SERVER via_proxy OPTIONS (ADD proxy '127.0.0.1:3128');
+ALTER SERVER via_proxy OPTIONS (ADD proxy 'socks5h://127.0.0.1:1080');
+DROP SERVER via_proxy CASCADE;
 
 DROP SERVER mine CASCADE;
 DROP SERVER mine_eu;

@@ -54,6 +54,43 @@ SELECT standin.reset() \gset
 SELECT * FROM segment_sizes WHERE segment_id = 'abc' AND time = ANY ('{NULL,infinity}'::date[]);
 SELECT count(*) AS requests FROM standin.requests();
 
+-- an OR of time conditions is the union of its branches' days: BETWEEN
+-- SYMMETRIC, days ORed, ranges ORed (issue 16)
+SELECT standin.reset() \gset
+SELECT * FROM segment_sizes
+WHERE segment_id = 'abc' AND time BETWEEN SYMMETRIC '2024-01-04' AND '2024-01-01';
+SELECT * FROM standin.requests();
+SELECT standin.reset() \gset
+SELECT * FROM segment_sizes
+WHERE segment_id = 'abc' AND (time = '2024-01-01' OR time = '2024-06-01');
+SELECT * FROM standin.requests();
+SELECT standin.reset() \gset
+SELECT * FROM segment_sizes
+WHERE segment_id = 'abc' AND ((time BETWEEN '2024-01-01' AND '2024-01-02')
+                              OR (time > '2024-03-30' AND time <= '2024-04-01'));
+SELECT * FROM standin.requests();
+-- a long branch is cut into windows; the other conditions narrow the union
+SELECT standin.reset() \gset
+SELECT count(*), min(time), max(time) FROM segment_sizes
+WHERE segment_id = 'abc' AND (time BETWEEN '2023-01-01' AND '2023-12-31' OR time = '2024-06-01')
+  AND time >= '2023-07-01';
+SELECT * FROM standin.requests();
+-- a branch that holds no day adds none; none holding any: no request
+SELECT standin.reset() \gset
+SELECT * FROM segment_sizes
+WHERE segment_id = 'abc' AND (time IS NULL OR time BETWEEN '2024-01-03' AND '2024-01-01' OR time = '2024-01-02');
+SELECT * FROM segment_sizes WHERE segment_id = 'abc' AND (time IS NULL OR time < '-infinity');
+SELECT * FROM standin.requests();
+-- a branch with no condition on time bounds nothing: the OR is only a
+-- filter, and the days are the default_days (100) up to the upper bound
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM segment_sizes
+WHERE segment_id = 'abc' AND (time = '2024-01-01' OR size > 15000) AND time <= '2024-01-10';
+-- EXPLAIN shows the ranges
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM segment_sizes
+WHERE segment_id = 'abc' AND time BETWEEN SYMMETRIC '2024-01-04' AND '2024-01-01';
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM segment_sizes
+WHERE segment_id = 'abc' AND (time = '2024-01-01' OR time IN ('2024-02-01', '2024-03-01'));
+
 -- no segment condition: an error before any request, with the form of a valid query
 SELECT standin.reset() \gset
 SELECT * FROM segment_sizes WHERE time = '2024-01-01';

@@ -16,7 +16,7 @@ BEGIN
   CREATE TEMP TABLE IF NOT EXISTS standin_out (n serial, line text);
   TRUNCATE standin_out;
   EXECUTE format('COPY standin_out (line) FROM PROGRAM %L WITH (DELIMITER E''\x01'')',
-                 format('curl -sS -X %s ''%s%s''',
+                 format('curl -sS --noproxy ''*'' -X %s ''%s%s''',
                         CASE WHEN path LIKE '%reset%' THEN 'POST' ELSE 'GET' END,
                         standin.url(), path));
   RETURN QUERY SELECT line FROM standin_out ORDER BY n;

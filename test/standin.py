@@ -106,7 +106,9 @@ Other paths -> 404 JSON; other methods on the three endpoints -> 405 JSON.
 Control endpoints (no auth, always "Connection: close"):
   GET /__control/requests[?sort=1][&ua=1][&times=1]  API request log, one line each:
       [<arrival epoch ms>\t]<raw target>\tsegment_id=<decoded>[\tua=<User-Agent>\tauth=...]
-  GET /__control/stats                    "requests=N connections=N max_in_flight=N"
+  GET /__control/stats                    "requests=N connections=N max_in_flight=N proxied=N"
+      (proxied: requests whose target was an absolute URL, as a forward proxy is asked; such a
+      request is answered as if to its path)
   POST|GET /__control/reset                clear log, counters, flaky state, remaining, latency;
                                            catalog back to 230 segments, no list faults
   GET /__control/set?remaining=N&latency_ms=N&fail_every=K&fail_status=S
@@ -490,6 +492,7 @@ class State:
             self.requests = 0
             self.connections = 0
             self.max_in_flight = 0
+            self.proxied = 0         # requests asked in absolute form, as of a proxy
             self.remaining = REMAINING_START
             self.latency_ms = self.default_latency_ms
             self.flaky = {}          # raw query string -> failures served
@@ -580,6 +583,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.drain_request_body()
         target = self.path
+        if target.startswith(("http://", "https://")):
+            # absolute form: asked as a forward proxy (a server's option proxy)
+            target = "/" + target.split("/", 3)[3] if target.count("/") >= 3 else "/"
+            with self.server.state.lock:
+                self.server.state.proxied += 1
         path, _, query = target.partition("?")   # raw query: parse_qs decodes it later
         try:
             if path.startswith("/__control/"):
@@ -625,7 +633,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if name == "stats":
             with st.lock:
                 line = (f"requests={st.requests} connections={st.connections} "
-                        f"max_in_flight={st.max_in_flight}\n")
+                        f"max_in_flight={st.max_in_flight} proxied={st.proxied}\n")
             return text(200, line)
         if name == "requests":
             with st.lock:
