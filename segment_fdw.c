@@ -59,9 +59,20 @@ void		_PG_init(void);
 
 /*
  * What a scan without any condition on segment_id would cost: it cannot
- * run, so it must lose against any parameterized path.
+ * run, so it must lose against any parameterized path, even one under a
+ * nested loop that enable_nestloop = off made cost disable_cost (1.0e10)
+ * more; from PostgreSQL 18, which counts disabled nodes before costs, the
+ * path also counts as one.
  */
-#define NO_SEGMENT_COST 1.0e10
+#define NO_SEGMENT_COST 1.0e12
+
+/*
+ * What a path parameterized by segment_id alone costs more when other
+ * relations could also give it its days (time = other.day): reading
+ * default_days and filtering above would be a different query, so such a
+ * path is taken only when no plan can pass the days.
+ */
+#define TIME_NOT_PASSED_COST 1.0e8
 
 /* Requests EXPLAIN lists before it counts the rest */
 #define EXPLAIN_MAX_REQUESTS 5
@@ -111,6 +122,9 @@ typedef struct SegmentRelInfo
 	List	   *classified;		/* ClassifiedClause: every clause judged */
 	double		segments;		/* estimated segments, 0 if none given */
 	double		days;			/* estimated days per segment */
+	Relids		time_outer;		/* other relations that join conditions on
+								 * time (time = other.day) refer to */
+	List	   *time_clauses;	/* those conditions */
 	Selectivity local_selectivity;	/* of the conditions not pushed */
 } SegmentRelInfo;
 
@@ -222,9 +236,15 @@ static void add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 static bool classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 							SegmentRelInfo *info, RestrictInfo *rinfo,
 							SegmentCond *cond);
-static bool ec_member_is_segment_id(PlannerInfo *root, RelOptInfo *rel,
-									EquivalenceClass *ec,
-									EquivalenceMember *em, void *arg);
+static bool ec_member_is_column(PlannerInfo *root, RelOptInfo *rel,
+								EquivalenceClass *ec,
+								EquivalenceMember *em, void *arg);
+static void find_time_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
+								   SegmentRelInfo *info);
+static List *add_parameterized_path(PlannerInfo *root, RelOptInfo *baserel,
+									SegmentRelInfo *info, List *done,
+									Relids required_outer, double segments,
+									bool passes_time);
 static void estimate_costs(SegmentRelInfo *info, double segments,
 						   double rows, Cost *startup_cost,
 						   Cost *total_cost);
@@ -430,7 +450,8 @@ segmentGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 			 create_foreignscan_path(root, baserel,
 									 NULL,	/* default pathtarget */
 									 baserel->rows,
-									 0, /* no disabled nodes */
+									 /* one that cannot run counts as disabled */
+									 info->segments == 0 ? 1 : 0,
 									 startup_cost,
 									 total_cost,
 									 NIL,	/* no pathkeys */
@@ -441,17 +462,72 @@ segmentGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 
 	if (info->endpoint->needs_segment && info->opts.segment_id == NULL &&
 		info->cols.attnum[SEGMENT_FIELD_SEGMENT_ID] != 0)
+	{
+		find_time_join_clauses(root, baserel, info);
 		add_parameterized_paths(root, baserel, info);
+	}
 }
 
 /*
- * Callback for generate_implied_equalities_for_column: is this member our
- * segment_id column?
+ * For a scan with no condition of its own on time: the join clauses that
+ * could give it its days, "time = other.day" and the like (from
+ * equivalence classes too), and the relations they refer to, into
+ * info->time_clauses and info->time_outer.  Without them, it would read
+ * the last default_days days, which is not what the query asks.
+ */
+static void
+find_time_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
+					   SegmentRelInfo *info)
+{
+	AttrNumber	attnum = info->cols.attnum[SEGMENT_FIELD_TIME];
+	List	   *clauses = NIL;
+	ListCell   *lc;
+
+	if (attnum == 0)
+		return;
+	/* days of its own: all of them are read, and the join filters them */
+	foreach(lc, info->conds)
+	{
+		if (segment_conds[((SegmentCond *) lfirst(lc))->kind].field == SEGMENT_FIELD_TIME)
+			return;
+	}
+	foreach(lc, baserel->joininfo)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+
+		if (join_clause_is_movable_to(rinfo, baserel))
+			clauses = lappend(clauses, rinfo);
+	}
+	if (baserel->has_eclass_joins)
+		clauses = list_concat(clauses,
+							  generate_implied_equalities_for_column(root,
+																	 baserel,
+																	 ec_member_is_column,
+																	 &attnum,
+																	 baserel->lateral_referencers));
+	foreach(lc, clauses)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		SegmentCond cond;
+
+		if (!classify_clause(root, baserel, info, rinfo, &cond) ||
+			segment_conds[cond.kind].field != SEGMENT_FIELD_TIME)
+			continue;
+		info->time_clauses = lappend(info->time_clauses, rinfo);
+		info->time_outer = bms_add_members(info->time_outer,
+										   bms_difference(rinfo->clause_relids,
+														  baserel->relids));
+	}
+}
+
+/*
+ * Callback for generate_implied_equalities_for_column: is this member the
+ * column of attribute number *arg (segment_id, or time)?
  */
 static bool
-ec_member_is_segment_id(PlannerInfo *root, RelOptInfo *rel,
-						EquivalenceClass *ec, EquivalenceMember *em,
-						void *arg)
+ec_member_is_column(PlannerInfo *root, RelOptInfo *rel,
+					EquivalenceClass *ec, EquivalenceMember *em,
+					void *arg)
 {
 	AttrNumber	attnum = *(AttrNumber *) arg;
 	Expr	   *expr = em->em_expr;
@@ -489,7 +565,7 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 		clauses = list_concat(clauses,
 							  generate_implied_equalities_for_column(root,
 																	 baserel,
-																	 ec_member_is_segment_id,
+																	 ec_member_is_column,
 																	 &attnum,
 																	 baserel->lateral_referencers));
 
@@ -499,11 +575,7 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 		SegmentCond cond;
 		Relids		required_outer;
 		double		segments;
-		double		rows;
-		Cost		startup_cost;
-		Cost		total_cost;
-		ListCell   *lc2;
-		bool		seen = false;
+		bool		passes_time;
 
 		if (!classify_clause(root, baserel, info, rinfo, &cond) ||
 			!segment_cond_is_segment(cond.kind))
@@ -514,35 +586,85 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 								   baserel->lateral_relids);
 		if (bms_is_empty(required_outer))
 			continue;
-		foreach(lc2, done)
-		{
-			if (bms_equal((Relids) lfirst(lc2), required_outer))
-				seen = true;
-		}
-		if (seen)
-			continue;
-		done = lappend(done, required_outer);
 
 		/* per outer row: one segment (or an array's worth) */
 		segments = (cond.kind == SEGMENT_COND_SEGMENT_EQ) ? 1 : 10;
 		if (info->segments > 0)
 			segments = Min(segments, info->segments);
-		rows = clamp_row_est(segments * info->days * info->local_selectivity);
-		estimate_costs(info, segments, rows, &startup_cost, &total_cost);
 
-		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel,
-										 NULL,
-										 rows,
-										 0,
-										 startup_cost,
-										 total_cost,
-										 NIL,
-										 required_outer,
-										 NULL,
-										 NIL,
-										 NIL));
+		/*
+		 * Where other relations can give the days too, a path that takes
+		 * them as well; the one without them is a last resort.
+		 */
+		passes_time = bms_is_subset(info->time_outer, required_outer);
+		done = add_parameterized_path(root, baserel, info, done,
+									  required_outer, segments,
+									  passes_time);
+		if (!passes_time)
+			done = add_parameterized_path(root, baserel, info, done,
+										  bms_union(required_outer,
+													info->time_outer),
+										  segments, true);
 	}
+}
+
+/*
+ * Add a path parameterized by "required_outer" for "segments" segments per
+ * outer row, unless one for it is in "done" (returned with it added).
+ * "passes_time": the days the join can give are all among its conditions;
+ * else it costs TIME_NOT_PASSED_COST more.
+ */
+static List *
+add_parameterized_path(PlannerInfo *root, RelOptInfo *baserel,
+					   SegmentRelInfo *info, List *done,
+					   Relids required_outer, double segments,
+					   bool passes_time)
+{
+	double		days = info->days;
+	double		rows;
+	Cost		startup_cost;
+	Cost		total_cost;
+	ListCell   *lc;
+
+	foreach(lc, done)
+	{
+		if (bms_equal((Relids) lfirst(lc), required_outer))
+			return done;
+	}
+
+	/* a day passed by "time = other.day": one day per outer row */
+	foreach(lc, info->time_clauses)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		SegmentCond cond;
+
+		if (bms_is_subset(rinfo->clause_relids,
+						  bms_union(required_outer, baserel->relids)) &&
+			classify_clause(root, baserel, info, rinfo, &cond) &&
+			cond.kind == SEGMENT_COND_TIME_EQ)
+			days = 1;
+	}
+	rows = clamp_row_est(segments * days * info->local_selectivity);
+	estimate_costs(info, segments, rows, &startup_cost, &total_cost);
+	if (!passes_time)
+	{
+		startup_cost += TIME_NOT_PASSED_COST;
+		total_cost += TIME_NOT_PASSED_COST;
+	}
+
+	add_path(baserel, (Path *)
+			 create_foreignscan_path(root, baserel,
+									 NULL,
+									 rows,
+									 0,
+									 startup_cost,
+									 total_cost,
+									 NIL,
+									 required_outer,
+									 NULL,
+									 NIL,
+									 NIL));
+	return lappend(done, required_outer);
 }
 
 /*
@@ -1594,6 +1716,9 @@ segment_rel_batchable(RelOptInfo *rel, const SegmentColumns **cols)
 	if (!info->endpoint->needs_segment || info->endpoint->paged ||
 		info->opts.segment_id != NULL ||
 		info->cols.attnum[SEGMENT_FIELD_SEGMENT_ID] == 0)
+		return false;
+	/* days given by other relations: a nested loop passes them */
+	if (!bms_is_empty(info->time_outer))
 		return false;
 	*cols = &info->cols;
 	return true;
