@@ -248,8 +248,18 @@ JOIN guarded_sizes v ON v.segment_id = t.id AND v.time = '2024-01-02';
 SELECT count(*) FROM tracked t
 WHERE EXISTS (SELECT FROM guarded_sizes v WHERE v.segment_id = t.id AND v.time = '2024-01-02');
 RESET ROLE;
-SELECT compare_join($$SELECT t.id, v.time, v.size FROM tracked t
-  LEFT JOIN guarded_sizes v ON v.segment_id = t.id AND v.time = '2024-01-02'$$);
+-- (where the planner puts the one-time filter varies across majors: the
+-- rows and requests do not)
+SELECT regexp_replace(compare_join($$SELECT t.id, v.time, v.size FROM tracked t
+  LEFT JOIN guarded_sizes v ON v.segment_id = t.id AND v.time = '2024-01-02'$$),
+  '^(not )?batched: ', '') AS compare_join;
+-- and one that is false: no inner row, the outer rows null-extended
+CREATE VIEW nobodys_sizes AS SELECT * FROM segment_sizes WHERE current_user = 'nobody';
+SELECT regexp_replace(compare_join($$SELECT t.id, v.time, v.size FROM tracked t
+  LEFT JOIN nobodys_sizes v ON v.segment_id = t.id AND v.time = '2024-01-02'$$),
+  '^(not )?batched: ', '') AS compare_join;
+SELECT count(*), count(v.size) FROM tracked t
+LEFT JOIN nobodys_sizes v ON v.segment_id = t.id AND v.time = '2024-01-02';
 -- a parameter of a generic plan in the join clause: a one-time filter too
 PREPARE guarded(text) AS SELECT t.id, s.size FROM tracked t
   JOIN segment_sizes s ON s.segment_id = t.id AND s.time = '2024-01-02' AND $1 <> 'x';
@@ -302,12 +312,14 @@ SELECT standin.reset() \gset
 SELECT EXISTS (SELECT FROM five_hundred f
   JOIN segment_sizes s ON s.segment_id = f.id WHERE s.time = '2024-01-02');
 SELECT substring(standin.stats() FROM 'requests=([0-9]+)')::int BETWEEN 32 AND 64 AS at_most_two_rounds;
-SELECT join_figures($$SELECT s.size FROM five_hundred f
-  JOIN segment_sizes s ON s.segment_id = f.id WHERE s.time = '2024-01-02' LIMIT 1$$);
+SELECT f FROM join_figures($$SELECT s.size FROM five_hundred f
+  JOIN segment_sizes s ON s.segment_id = f.id WHERE s.time = '2024-01-02' LIMIT 1$$) f
+WHERE f !~ '^Join Filter';
 -- all of them: 16 rounds, each id asked once
 SELECT standin.reset() \gset
-SELECT join_figures($$SELECT s.size FROM five_hundred f
-  JOIN segment_sizes s ON s.segment_id = f.id WHERE s.time = '2024-01-02'$$);
+SELECT f FROM join_figures($$SELECT s.size FROM five_hundred f
+  JOIN segment_sizes s ON s.segment_id = f.id WHERE s.time = '2024-01-02'$$) f
+WHERE f !~ '^Join Filter';
 SELECT split_part(standin.stats(), ' ', 1) AS requests;
 SELECT compare_join($$SELECT f.id, s.size FROM five_hundred f
   JOIN segment_sizes s ON s.segment_id = f.id WHERE s.time = '2024-01-02'$$);
@@ -320,7 +332,7 @@ JOIN segment_sizes s ON s.segment_id = f.id WHERE s.time = '2024-01-02';
 SELECT split_part(standin.stats(), ' ', 1) AS requests;
 ALTER SERVER braze OPTIONS (DROP max_requests);
 
-DROP VIEW guarded_sizes;
+DROP VIEW guarded_sizes, nobodys_sizes;
 DROP TABLE tracked, many, sixteen, spaced, blanks, five_hundred CASCADE;
 DROP ROLE regress_join_reader;
 DROP FOREIGN TABLE sizes_v5;
