@@ -702,19 +702,11 @@ set_outer_row(SegmentJoinState *state, TupleTableSlot *outer)
 static void
 clear_round(JoinRound *round)
 {
-	HASHCTL		ctl;
-
 	MemoryContextReset(round->cxt);
 	tuplestore_clear(round->rows);
 	round->nrows = 0;
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(InnerRows);
-	ctl.hash = segment_cstring_hash;
-	ctl.match = segment_cstring_match;
-	ctl.hcxt = round->cxt;
-	round->ids = hash_create("segment_fdw join ids", 256, &ctl,
-							 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
-							 HASH_CONTEXT);
+	round->ids = segment_cstring_hash_create("segment_fdw join ids", 256,
+											 sizeof(InnerRows), round->cxt);
 	round->capacity = 64;
 	round->elems = MemoryContextAlloc(round->cxt,
 									  sizeof(Datum) * round->capacity);
@@ -902,17 +894,9 @@ advance_round(SegmentJoinState *state)
 static void
 start_join_run(SegmentJoinState *state)
 {
-	HASHCTL		ctl;
-
 	MemoryContextReset(state->run_cxt);
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(char *);
-	ctl.hash = segment_cstring_hash;
-	ctl.match = segment_cstring_match;
-	ctl.hcxt = state->run_cxt;
-	state->seen = hash_create("segment_fdw join ids seen", 256, &ctl,
-							  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
-							  HASH_CONTEXT);
+	state->seen = segment_cstring_hash_create("segment_fdw join ids seen", 256,
+											  sizeof(char *), state->run_cxt);
 	state->nouter = 0;
 	state->nrounds = 0;
 	state->spilled = false;

@@ -241,6 +241,8 @@ static bool ec_member_is_column(PlannerInfo *root, RelOptInfo *rel,
 								EquivalenceMember *em, void *arg);
 static void find_time_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
 								   SegmentRelInfo *info);
+static List *join_clauses_on(PlannerInfo *root, RelOptInfo *baserel,
+							 AttrNumber attnum);
 static List *add_parameterized_path(PlannerInfo *root, RelOptInfo *baserel,
 									SegmentRelInfo *info, List *done,
 									Relids required_outer, double segments,
@@ -480,7 +482,6 @@ find_time_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
 					   SegmentRelInfo *info)
 {
 	AttrNumber	attnum = info->cols.attnum[SEGMENT_FIELD_TIME];
-	List	   *clauses = NIL;
 	ListCell   *lc;
 
 	if (attnum == 0)
@@ -491,21 +492,7 @@ find_time_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
 		if (segment_conds[((SegmentCond *) lfirst(lc))->kind].field == SEGMENT_FIELD_TIME)
 			return;
 	}
-	foreach(lc, baserel->joininfo)
-	{
-		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
-
-		if (join_clause_is_movable_to(rinfo, baserel))
-			clauses = lappend(clauses, rinfo);
-	}
-	if (baserel->has_eclass_joins)
-		clauses = list_concat(clauses,
-							  generate_implied_equalities_for_column(root,
-																	 baserel,
-																	 ec_member_is_column,
-																	 &attnum,
-																	 baserel->lateral_referencers));
-	foreach(lc, clauses)
+	foreach(lc, join_clauses_on(root, baserel, attnum))
 	{
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
 		SegmentCond cond;
@@ -541,17 +528,15 @@ ec_member_is_column(PlannerInfo *root, RelOptInfo *rel,
 }
 
 /*
- * Add a path parameterized by the outer relations of each join condition
- * that gives segment_id (segment_id = outer.col, from an equivalence class
- * or a plain join clause), so a nested loop can push the outer value down.
+ * The join clauses that a parameterized scan of "baserel" could take, for
+ * its column of attribute number "attnum": those of its joininfo that can
+ * move to it, and the equalities its equivalence classes imply between the
+ * column and other relations (a = b, b = c giving a = c).
  */
-static void
-add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
-						SegmentRelInfo *info)
+static List *
+join_clauses_on(PlannerInfo *root, RelOptInfo *baserel, AttrNumber attnum)
 {
-	AttrNumber	attnum = info->cols.attnum[SEGMENT_FIELD_SEGMENT_ID];
 	List	   *clauses = NIL;
-	List	   *done = NIL;
 	ListCell   *lc;
 
 	foreach(lc, baserel->joininfo)
@@ -568,8 +553,23 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 																	 ec_member_is_column,
 																	 &attnum,
 																	 baserel->lateral_referencers));
+	return clauses;
+}
 
-	foreach(lc, clauses)
+/*
+ * Add a path parameterized by the outer relations of each join condition
+ * that gives segment_id (segment_id = outer.col, from an equivalence class
+ * or a plain join clause), so a nested loop can push the outer value down.
+ */
+static void
+add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
+						SegmentRelInfo *info)
+{
+	List	   *done = NIL;
+	ListCell   *lc;
+
+	foreach(lc, join_clauses_on(root, baserel,
+								info->cols.attnum[SEGMENT_FIELD_SEGMENT_ID]))
 	{
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
 		SegmentCond cond;
@@ -955,18 +955,37 @@ request_key(const SegmentRequest *req)
  * Hash and match functions for hash tables whose keys are C strings held by
  * pointer: the cache of responses, and the batched join's segment ids.
  */
-uint32
-segment_cstring_hash(const void *key, Size keysize)
+static uint32
+cstring_hash(const void *key, Size keysize)
 {
 	const char *s = *(char *const *) key;
 
 	return hash_bytes((const unsigned char *) s, (int) strlen(s));
 }
 
-int
-segment_cstring_match(const void *key1, const void *key2, Size keysize)
+static int
+cstring_match(const void *key1, const void *key2, Size keysize)
 {
 	return strcmp(*(char *const *) key1, *(char *const *) key2);
+}
+
+/*
+ * A hash table in "cxt" whose entries, of "entrysize" bytes, begin with a
+ * C string key held by pointer.
+ */
+HTAB *
+segment_cstring_hash_create(const char *name, long nelem, Size entrysize,
+							MemoryContext cxt)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = entrysize;
+	ctl.hash = cstring_hash;
+	ctl.match = cstring_match;
+	ctl.hcxt = cxt;
+	return hash_create(name, nelem, &ctl,
+					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 }
 
 /*
@@ -975,16 +994,9 @@ segment_cstring_match(const void *key1, const void *key2, Size keysize)
 static void
 create_cache(SegmentScanState *state)
 {
-	HASHCTL		ctl;
-
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(CachedResponse);
-	ctl.hash = segment_cstring_hash;
-	ctl.match = segment_cstring_match;
-	ctl.hcxt = state->cache_cxt;
-	state->cache = hash_create("segment_fdw responses", 64, &ctl,
-							   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
-							   HASH_CONTEXT);
+	state->cache = segment_cstring_hash_create("segment_fdw responses", 64,
+											   sizeof(CachedResponse),
+											   state->cache_cxt);
 	state->cached_rows = 0;
 	state->cache_full = false;
 }

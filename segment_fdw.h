@@ -27,6 +27,7 @@
 #include "nodes/pg_list.h"
 #include "utils/date.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
 #include "segment_compat.h"
@@ -337,9 +338,8 @@ extern int64 segment_scan_begin_batch(ForeignScanState *node,
 									  int *round_ids);
 extern void segment_scan_start_batch(ForeignScanState *node, Datum ids,
 									 int64 nnew);
-extern uint32 segment_cstring_hash(const void *key, Size keysize);
-extern int	segment_cstring_match(const void *key1, const void *key2,
-								  Size keysize);
+extern HTAB *segment_cstring_hash_create(const char *name, long nelem,
+										 Size entrysize, MemoryContext cxt);
 
 /* in join.c */
 extern bool segment_batch_joins;

@@ -248,16 +248,16 @@ JOIN guarded_sizes v ON v.segment_id = t.id AND v.time = '2024-01-02';
 SELECT count(*) FROM tracked t
 WHERE EXISTS (SELECT FROM guarded_sizes v WHERE v.segment_id = t.id AND v.time = '2024-01-02');
 RESET ROLE;
--- (where the planner puts the one-time filter varies across majors: the
--- rows and requests do not)
+-- (where the planner puts the one-time filter varies across majors, so
+-- whether the join is batched and the scan runs does too: the rows do not)
 SELECT regexp_replace(compare_join($$SELECT t.id, v.time, v.size FROM tracked t
   LEFT JOIN guarded_sizes v ON v.segment_id = t.id AND v.time = '2024-01-02'$$),
-  '^(not )?batched: ', '') AS compare_join;
+  '^(not )?batched: (rows [0-9/]+), .*, ', '\2, ') AS compare_join;
 -- and one that is false: no inner row, the outer rows null-extended
 CREATE VIEW nobodys_sizes AS SELECT * FROM segment_sizes WHERE current_user = 'nobody';
 SELECT regexp_replace(compare_join($$SELECT t.id, v.time, v.size FROM tracked t
   LEFT JOIN nobodys_sizes v ON v.segment_id = t.id AND v.time = '2024-01-02'$$),
-  '^(not )?batched: ', '') AS compare_join;
+  '^(not )?batched: (rows [0-9/]+), .*, ', '\2, ') AS compare_join;
 SELECT count(*), count(v.size) FROM tracked t
 LEFT JOIN nobodys_sizes v ON v.segment_id = t.id AND v.time = '2024-01-02';
 -- a parameter of a generic plan in the join clause: a one-time filter too
