@@ -332,6 +332,23 @@ JOIN segment_sizes s ON s.segment_id = f.id WHERE s.time = '2024-01-02';
 SELECT split_part(standin.stats(), ' ', 1) AS requests;
 ALTER SERVER braze OPTIONS (DROP max_requests);
 
+-- the same shapes as a role that can only SELECT (with a mapping of its own)
+CREATE USER MAPPING FOR regress_join_reader SERVER braze OPTIONS (api_key 'regress-key');
+GRANT SELECT ON segment_sizes, sizes_v5, spaced, five_hundred TO regress_join_reader;
+SET ROLE regress_join_reader;
+SELECT p.id, s.segment_id, s.size FROM spaced p
+JOIN sizes_v5 s ON s.segment_id = p.id WHERE s.time = '2024-01-02';
+SELECT * FROM sizes_v5 WHERE segment_id IN ('seg-1', 'seg-1   ') AND time = '2024-01-02';
+SELECT count(*) FROM (SELECT s.size FROM five_hundred f
+  JOIN segment_sizes s ON s.segment_id = f.id WHERE s.time = '2024-01-02' LIMIT 1) q;
+SELECT EXISTS (SELECT FROM five_hundred f
+  JOIN segment_sizes s ON s.segment_id = f.id WHERE s.time = '2024-01-02');
+SELECT * FROM segment_sizes
+WHERE segment_id = 'abc' AND time BETWEEN SYMMETRIC '2024-01-04' AND '2024-01-01';
+RESET ROLE;
+DROP USER MAPPING FOR regress_join_reader SERVER braze;
+REVOKE ALL ON segment_sizes, sizes_v5 FROM regress_join_reader;
+
 DROP VIEW guarded_sizes, nobodys_sizes;
 DROP TABLE tracked, many, sixteen, spaced, blanks, five_hundred CASCADE;
 DROP ROLE regress_join_reader;
