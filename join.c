@@ -246,6 +246,11 @@ segment_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 	double		per_row;
 	Cost		inner_startup;
 	Cost		inner_total;
+	double		first_ids;
+	double		first_rows;
+	double		first_fraction;
+	Cost		first_startup;
+	Cost		first_total;
 	ListCell   *lc;
 
 	if (prev_join_pathlist_hook)
@@ -320,15 +325,20 @@ segment_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 		return;
 
 	/*
-	 * Costs: the outer side, then one run of the inner scan over its
-	 * distinct ids, max_concurrency at a time; a nested loop pays a round
-	 * trip per outer row instead.
+	 * Costs: the outer side, and the inner scan over its distinct ids,
+	 * max_concurrency at a time; a nested loop pays a round trip per outer
+	 * row instead.  The first row comes once the first round's ids are
+	 * answered and the second round's are read: what a LIMIT pays.
 	 */
 	outer_rows = Max(outer_path->rows, 1);
-	ids = estimate_num_groups(root, list_make1(outer_key), outer_rows,
-							  NULL, NULL);
+	ids = Max(estimate_num_groups(root, list_make1(outer_key), outer_rows,
+								  NULL, NULL), 1);
 	segment_rel_batch_cost(innerrel, ids, &inner_rows,
 						   &inner_startup, &inner_total);
+	first_ids = Min(ids, segment_rel_round_segments(innerrel));
+	segment_rel_batch_cost(innerrel, first_ids, &first_rows,
+						   &first_startup, &first_total);
+	first_fraction = Min(1.0, 2 * first_ids / ids);
 	inner_path = segment_batch_inner_path(root, innerrel, inner_rows,
 										  inner_startup, inner_total);
 	per_row = cpu_tuple_cost + cpu_operator_cost *
@@ -346,10 +356,12 @@ segment_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 	path->cpath.path.rows = joinrel->rows;
 	segment_path_set_disabled_nodes(&path->cpath.path,
 									segment_path_disabled_nodes(outer_path));
-	path->cpath.path.startup_cost = outer_path->total_cost + inner_total +
-		outer_rows * cpu_tuple_cost;
-	path->cpath.path.total_cost = path->cpath.path.startup_cost +
-		outer_rows * per_row + joinrel->rows * cpu_tuple_cost;
+	path->cpath.path.startup_cost = outer_path->startup_cost +
+		(outer_path->total_cost - outer_path->startup_cost +
+		 outer_rows * cpu_tuple_cost) * first_fraction + first_total;
+	path->cpath.path.total_cost = outer_path->total_cost + inner_total +
+		outer_rows * (cpu_tuple_cost + per_row) +
+		joinrel->rows * cpu_tuple_cost;
 	path->cpath.path.pathkeys = NIL;
 	path->cpath.flags = 0;
 	path->cpath.custom_paths = list_make2(outer_path, inner_path);

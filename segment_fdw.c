@@ -1766,6 +1766,20 @@ segment_rel_batch_cost(RelOptInfo *rel, double segments, double *rows,
 }
 
 /*
+ * How many segments a round of a batched join over "rel" is expected to
+ * ask for (segment_scan_begin_batch decides it at execution).
+ */
+double
+segment_rel_round_segments(RelOptInfo *rel)
+{
+	SegmentRelInfo *info = (SegmentRelInfo *) rel->fdw_private;
+
+	return Max(1, floor((double) info->opts.max_concurrency *
+						ROUND_REQUESTS_PER_SLOT /
+						segment_estimate_requests(info->days)));
+}
+
+/*
  * The unparameterized path of the inner scan of a batched join over "rel":
  * marked so that its plan takes its segments from the join.
  */

@@ -328,6 +328,7 @@ extern bool segment_rel_clause_cond(PlannerInfo *root, RelOptInfo *rel,
 extern void segment_rel_batch_cost(RelOptInfo *rel, double segments,
 								   double *rows, Cost *startup_cost,
 								   Cost *total_cost);
+extern double segment_rel_round_segments(RelOptInfo *rel);
 extern Path *segment_batch_inner_path(PlannerInfo *root, RelOptInfo *rel,
 									  double rows, Cost startup_cost,
 									  Cost total_cost);
