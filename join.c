@@ -2,25 +2,33 @@
  *
  * join.c
  *		  Joins on segment_id whose inner side is a segment_fdw table,
- *		  fetched in one concurrent batch
+ *		  fetched concurrently, in rounds
  *
  * A nested loop asks Braze once per outer row, one request after another.
  * This file adds, through set_join_pathlist_hook, a CustomScan join
  * ("SegmentBatchJoin") for inner, left, semi and anti joins whose inner
  * relation is a segment_fdw scan and whose join clauses include
  * inner.segment_id = <expression of the outer side>.  At execution it
- * works as a hash join builds before it probes:
+ * works in rounds, each as a hash join builds before it probes:
  *
- *	1. the outer child is read to its end into a tuplestore (which spills to
- *	   disk past work_mem), and the distinct non-NULL values of the outer
- *	   expression are collected in a hash table;
+ *	1. the outer child is read until its rows give as many distinct ids as
+ *	   a round takes (about four requests per max_concurrency slot); the
+ *	   rows go to the round's tuplestore (which spills to disk past
+ *	   work_mem), the ids to its hash table;
  *	2. the inner child, an ordinary segment_fdw ForeignScan marked as
- *	   batched, runs once with segment_id = ANY (those ids) added to its
+ *	   batched, runs with segment_id = ANY (the round's ids) added to its
  *	   own conditions, so its requests go max_concurrency at a time, each
- *	   distinct id once, under the one max_requests cap; its rows are kept
- *	   in a hash table by segment_id;
- *	3. the tuplestore is read again, and each outer row is joined with the
- *	   inner rows of its id, all the join's clauses checked by ExecQual.
+ *	   distinct id once; its rows are kept in the round's hash table;
+ *	3. the next round is read and its inner run started (its first
+ *	   requests in flight), then the round's rows are read back and each is
+ *	   joined with the inner rows of its id, all the join's clauses checked
+ *	   by ExecQual.
+ *
+ * So a LIMIT or EXISTS stops after two rounds at most, and memory holds one
+ * round's inner rows.  max_requests counts the requests of the ids each
+ * round asks first, over the whole run.  The inner plan must be the scan
+ * itself: a one-time filter (a Result) above it keeps the nested loop, and
+ * the node is checked again when the join starts.
  *
  * The join's clauses are kept in custom_private, their Vars turned into
  * references to the scan tuple (custom_scan_tlist), which holds the
