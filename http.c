@@ -446,9 +446,16 @@ segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
 	 * string is libcurl's "no proxy, whatever the environment", and an empty
 	 * no-proxy list its "the proxy for every host".
 	 */
-	SETOPT(CURLOPT_PROXY, http->proxy ? http->proxy : "");
 	if (http->proxy)
+	{
+		SETOPT(CURLOPT_PROXY, http->proxy);
 		SETOPT(CURLOPT_NOPROXY, "");
+	}
+	else
+	{
+		/* a libcurl built without proxies refuses it, and reads none */
+		(void) curl_easy_setopt(easy, CURLOPT_PROXY, "");
+	}
 	/* timeout_ms is enforced by segment_transfer_time_left */
 	SETOPT(CURLOPT_TIMEOUT_MS, CURL_BACKSTOP_MS);
 	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long) http->connect_timeout_ms);

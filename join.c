@@ -18,15 +18,17 @@
  *	2. the inner child, an ordinary segment_fdw ForeignScan marked as
  *	   batched, runs with segment_id = ANY (the round's ids) added to its
  *	   own conditions, so its requests go max_concurrency at a time, each
- *	   distinct id once; its rows are kept in the round's hash table;
+ *	   distinct id of the round once (an id of an earlier round is answered
+ *	   from the scan's kept responses while they hold it); its rows are
+ *	   kept in the round's hash table;
  *	3. the next round is read and its inner run started (its first
  *	   requests in flight), then the round's rows are read back and each is
  *	   joined with the inner rows of its id, all the join's clauses checked
  *	   by ExecQual.
  *
  * So a LIMIT or EXISTS stops after two rounds at most, and memory holds one
- * round's inner rows.  max_requests counts the requests of the ids each
- * round asks first, over the whole run.  The inner plan must be the scan
+ * round's inner rows (and two rounds' outer rows).  max_requests counts the
+ * requests the rounds send, over the whole run.  The inner plan must be the scan
  * itself: a one-time filter (a Result) above it keeps the nested loop, and
  * the node is checked again when the join starts.
  *
@@ -114,7 +116,6 @@ typedef struct JoinRound
 	Datum	   *elems;			/* the same ids, as text, for the inner scan */
 	int			nelems;
 	int			capacity;
-	int64		nnew;			/* ids no earlier round of the run gave */
 	bool		launched;		/* its inner run was started */
 } JoinRound;
 
@@ -137,8 +138,10 @@ typedef struct SegmentJoinState
 	bool		run_started;
 	bool		outer_done;		/* the outer child returned its last row */
 	MemoryContext run_cxt;		/* the ids of the run (seen) */
-	HTAB	   *seen;			/* every sendable id of the run, once */
-	int64		requests_per_id;	/* of the inner scan; 0: none is sent */
+	HTAB	   *seen;			/* every sendable id of the run, once, for
+								 * EXPLAIN ANALYZE */
+	int64		requests_per_id;	/* of the inner scan; 0: none is sent;
+									 * -1: not known before the first id */
 	int			round_ids;		/* distinct ids a round holds at most */
 	JoinRound	rounds[2];		/* the one being joined, and the next */
 	int			cur;			/* index of the one being joined */
@@ -147,7 +150,6 @@ typedef struct SegmentJoinState
 
 	TupleTableSlot *outer_slot; /* a row read back from a round */
 	TupleTableSlot *inner_slot; /* an inner row of the hash table */
-	bool		inner_ran;		/* the inner child ran at least once */
 
 	/* the outer row being joined */
 	bool		have_outer;
@@ -201,8 +203,8 @@ void
 segment_join_init(void)
 {
 	DefineCustomBoolVariable("segment_fdw.batch_joins",
-							 "Fetches a join's segments from Braze in one concurrent batch.",
-							 "A join on segment_id whose inner side is a segment_fdw table reads its outer side first and asks for all its segments at once, max_concurrency at a time; off leaves such joins to a nested loop, one request after another.",
+							 "Fetches a join's segments from Braze concurrently, in rounds.",
+							 "A join on segment_id whose inner side is a segment_fdw table reads its outer side a round of segments at a time and asks for them max_concurrency at a time; off leaves such joins to a nested loop, one request after another.",
 							 &segment_batch_joins,
 							 true,
 							 PGC_USERSET,
@@ -598,8 +600,8 @@ begin_join(CustomScanState *node, EState *estate, int eflags)
 							estate, child_eflags);
 	node->custom_ps = list_make2(state->outer_ps, inner_ps);
 	if (!segment_scan_is_batched(inner_ps))
-		elog(ERROR, "segment_fdw: the inner side of a batched join is a %s node, not its batched scan",
-			 nodeTag(inner_ps) == T_ForeignScanState ? "foreign scan" : "different");
+		elog(ERROR, "segment_fdw: the inner side of a batched join is not its batched foreign scan (node %d)",
+			 (int) nodeTag(inner_ps));
 	state->inner_ps = (ForeignScanState *) inner_ps;
 
 	state->jointype = (JoinType) intVal(list_nth(priv, JoinPrivateJoinType));
@@ -731,7 +733,6 @@ clear_round(JoinRound *round)
 	round->elems = MemoryContextAlloc(round->cxt,
 									  sizeof(Datum) * round->capacity);
 	round->nelems = 0;
-	round->nnew = 0;
 	round->launched = false;
 }
 
@@ -748,6 +749,10 @@ add_to_round(SegmentJoinState *state, JoinRound *round, TupleTableSlot *slot)
 	ResetExprContext(econtext);
 	set_outer_row(state, slot);
 	id = outer_key_of_row(state);
+	/* at the first id: what an id costs, so how many a round holds */
+	if (id != NULL && state->requests_per_id < 0)
+		state->requests_per_id = segment_scan_begin_batch(state->inner_ps,
+														  &state->round_ids);
 	if (id != NULL && state->requests_per_id > 0 &&
 		hash_search(round->ids, &id, HASH_FIND, NULL) == NULL)
 	{
@@ -769,14 +774,13 @@ add_to_round(SegmentJoinState *state, JoinRound *round, TupleTableSlot *slot)
 		oldcxt = MemoryContextSwitchTo(round->cxt);
 		round->elems[round->nelems++] = CStringGetTextDatum(id);
 		MemoryContextSwitchTo(oldcxt);
-		/* requests are counted once per id over the run (max_requests) */
+		/* the distinct ids of the run, for EXPLAIN ANALYZE */
 		(void) hash_search(state->seen, &id, HASH_FIND, &found);
 		if (!found)
 		{
 			char	   *copy = MemoryContextStrdup(state->run_cxt, id);
 
 			(void) hash_search(state->seen, &copy, HASH_ENTER, NULL);
-			round->nnew++;
 		}
 	}
 	tuplestore_puttupleslot(round->rows, slot);
@@ -838,9 +842,7 @@ launch_round(SegmentJoinState *state, JoinRound *round)
 	MemoryContextSwitchTo(oldcxt);
 
 	ExecReScan(&state->inner_ps->ss.ps);
-	segment_scan_start_batch(state->inner_ps, PointerGetDatum(array),
-							 round->nnew);
-	state->inner_ran = true;
+	segment_scan_start_batch(state->inner_ps, PointerGetDatum(array));
 	round->launched = true;
 	state->nrounds++;
 }
@@ -908,8 +910,10 @@ advance_round(SegmentJoinState *state)
 }
 
 /*
- * Start a run: how many requests each id costs, and so how many ids a round
- * holds; then the first round, read and launched, becomes the one joined.
+ * Start a run: the first round, read and launched, becomes the one joined.
+ * What an id costs, and so how many a round holds, is learnt from the inner
+ * scan's own conditions at the first id (an outer side with none runs
+ * none of them).
  */
 static void
 start_join_run(SegmentJoinState *state)
@@ -924,9 +928,7 @@ start_join_run(SegmentJoinState *state)
 	state->have_carried = false;
 
 	ExecReScan(&state->inner_ps->ss.ps);
-	state->requests_per_id = segment_scan_begin_batch(state->inner_ps,
-													  &state->round_ids);
-	state->inner_ran = true;
+	state->requests_per_id = -1;
 
 	state->cur = 0;
 	collect_round(state, &state->rounds[1]);
@@ -1047,7 +1049,8 @@ exec_join(CustomScanState *node)
 /*
  * ReScanCustomScan: the outer side may give other rows (its parameters
  * changed), so the next row asked for starts a new run.  The inner scan
- * keeps its cache of responses, so ids asked before are not asked again.
+ * keeps its cache of responses, so ids asked before are answered from it
+ * while it holds them.
  */
 static void
 rescan_join(CustomScanState *node)

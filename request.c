@@ -830,6 +830,8 @@ normalize_ranges(SegmentWindow *ranges, int n)
 	int			nout = 0;
 	int			i;
 
+	if (n == 0)
+		return 0;
 	qsort(ranges, n, sizeof(SegmentWindow), window_cmp);
 	for (i = 0; i < n; i++)
 	{
@@ -858,7 +860,8 @@ intersect_ranges(PlanValues *in, const SegmentWindow *ranges, int n)
 	if (in->nranges < 0)
 	{
 		in->ranges = palloc(sizeof(SegmentWindow) * Max(n, 1));
-		memcpy(in->ranges, ranges, sizeof(SegmentWindow) * n);
+		if (n > 0)
+			memcpy(in->ranges, ranges, sizeof(SegmentWindow) * n);
 		in->nranges = n;
 		return;
 	}
@@ -1372,23 +1375,20 @@ segment_plan_check_cap(const SegmentPlan *plan, const char *relname,
 }
 
 /*
- * Refuse a round of a batched join over a scan of "relname" whose requests
- * (those of "plan") would bring the join's count to "requests", more than
- * max_requests, before the round sends any.
+ * Refuse a round of a batched join over a scan of "relname" that would send
+ * "round" requests after the "before" of its earlier rounds, more than
+ * max_requests together, before it sends any.
  */
 void
-segment_plan_refuse_batch(const SegmentPlan *plan, const char *relname,
-						  int max_requests, int64 requests)
+segment_plan_refuse_batch(const char *relname, int max_requests,
+						  int64 before, int64 round)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 			 errmsg("a batched join over foreign table \"%s\" would send " INT64_FORMAT " requests to Braze, more than max_requests (%d)",
-					relname, requests, max_requests),
-			 errdetail_plural("Its outer side has given " INT64_FORMAT " distinct segments so far, asked with " INT64_FORMAT " request each.",
-							  "Its outer side has given " INT64_FORMAT " distinct segments so far, asked with " INT64_FORMAT " requests each.",
-							  plan->windows_per_segment,
-							  requests / Max(plan->windows_per_segment, 1),
-							  plan->windows_per_segment),
+					relname, before + round, max_requests),
+			 errdetail("Requests sent by its earlier rounds: " INT64_FORMAT "; by its next round: " INT64_FORMAT ".",
+					   before, round),
 			 errhint("Narrow the segments the join gives or the time range, or raise the server option max_requests.")));
 }
 

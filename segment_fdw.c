@@ -1855,30 +1855,62 @@ segment_scan_begin_batch(ForeignScanState *node, int *round_ids)
 }
 
 /*
+ * How many of the requests of the run just started the cache cannot answer:
+ * those that will be sent.
+ */
+static int64
+uncached_requests(SegmentScanState *state)
+{
+	int64		n = 0;
+	int64		i;
+
+	for (i = 0; i < state->plan->nrequests; i++)
+	{
+		SegmentRequest req;
+		char	   *key;
+
+		segment_plan_request(state->plan, i, &req);
+		key = request_key(&req);
+		if (hash_search(state->cache, &key, HASH_FIND, NULL) == NULL)
+			n++;
+		pfree(key);
+		pfree(req.url);
+		pfree(req.target);
+	}
+	return n;
+}
+
+/*
  * Start the run of one round of a batched join over the segment ids "ids"
- * (a text[] that must live until the run ends), "nnew" of which no earlier
- * round of the join gave: only their requests count against max_requests,
- * over the join's whole run.  The first requests are sent at once, so that
- * they are in flight while the join works on the round before.
+ * (a text[] that must live until the run ends).  The requests it will send,
+ * those the scan's kept responses cannot answer, count against
+ * max_requests together with those of the join's earlier rounds: a round
+ * that would pass it is refused before it sends any.  The first requests
+ * are sent at once, so that they are in flight while the join works on the
+ * round before.
  */
 void
-segment_scan_start_batch(ForeignScanState *node, Datum ids, int64 nnew)
+segment_scan_start_batch(ForeignScanState *node, Datum ids)
 {
 	SegmentScanState *state = (SegmentScanState *) node->fdw_state;
 	MemoryContext oldcxt;
+	int64		sent;
 
 	Assert(state->batched && !state->started);
+	/* the values of the conditions and the plan are the round's */
+	oldcxt = MemoryContextSwitchTo(state->run_cxt);
 	state->batch_ids = ids;
 	start_run(state, node->ss.ps.ps_ExprContext);
-	state->batch_requests += nnew * state->plan->windows_per_segment;
-	if (state->batch_requests > state->opts.max_requests)
-		segment_plan_refuse_batch(state->plan, state->relname,
-								  state->opts.max_requests,
-								  state->batch_requests);
-
-	oldcxt = MemoryContextSwitchTo(state->run_cxt);
-	state->fetch = segment_fetch_begin(state->run_cxt, &state->opts,
-									   pull_request, state, &state->stats);
+	sent = uncached_requests(state);
+	if (state->batch_requests + sent > state->opts.max_requests)
+		segment_plan_refuse_batch(state->relname, state->opts.max_requests,
+								  state->batch_requests, sent);
+	state->batch_requests += sent;
+	if (sent > 0)
+	{
+		state->fetch = segment_fetch_begin(state->run_cxt, &state->opts,
+										   pull_request, state, &state->stats);
+		segment_fetch_start(state->fetch);
+	}
 	MemoryContextSwitchTo(oldcxt);
-	segment_fetch_start(state->fetch);
 }

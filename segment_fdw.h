@@ -337,8 +337,7 @@ extern bool segment_scan_id_is_sendable(ForeignScanState *node,
 										const char *id);
 extern int64 segment_scan_begin_batch(ForeignScanState *node,
 									  int *round_ids);
-extern void segment_scan_start_batch(ForeignScanState *node, Datum ids,
-									 int64 nnew);
+extern void segment_scan_start_batch(ForeignScanState *node, Datum ids);
 extern HTAB *segment_cstring_hash_create(const char *name, long nelem,
 										 Size entrysize, MemoryContext cxt);
 
@@ -380,9 +379,9 @@ extern void segment_plan_request(const SegmentPlan *plan, int64 i,
 								 SegmentRequest *req);
 extern void segment_plan_check_cap(const SegmentPlan *plan,
 								   const char *relname, int max_requests);
-pg_noreturn extern void segment_plan_refuse_batch(const SegmentPlan *plan,
-									  const char *relname,
-									  int max_requests, int64 requests);
+pg_noreturn extern void segment_plan_refuse_batch(const char *relname,
+									  int max_requests, int64 before,
+									  int64 round);
 extern void segment_plan_next_page(SegmentPlan *plan, const char *relname,
 								   int max_requests);
 extern double segment_estimate_segments(const SegmentFdwOptions *opts,

@@ -80,6 +80,7 @@ segment_check_proxy(const char *url, char **detail)
 	char	   *scheme = NULL;
 	char	   *host = NULL;
 	char	   *user = NULL;
+	char	   *password = NULL;
 	bool		ok = false;
 	int			i;
 
@@ -95,7 +96,8 @@ segment_check_proxy(const char *url, char **detail)
 	else if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
 			 host[0] == '\0')
 		*detail = "The URL has no host.";
-	else if (curl_url_get(h, CURLUPART_USER, &user, 0) == CURLUE_OK)
+	else if (curl_url_get(h, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+			 curl_url_get(h, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK)
 		*detail = "The URL must not contain credentials.";
 	else
 	{
@@ -110,6 +112,7 @@ segment_check_proxy(const char *url, char **detail)
 	curl_free(scheme);
 	curl_free(host);
 	curl_free(user);
+	curl_free(password);
 	curl_url_cleanup(h);
 	return ok;
 }
