@@ -89,6 +89,8 @@ static void gather_values(const SegmentFdwOptions *opts, Oid time_type,
 static void emit_requests(SegmentPlan *plan, const SegmentFdwOptions *opts,
 						  PlanValues *in);
 static void refuse_unsendable(SegmentPlan *plan, const PlanValues *in);
+static void narrow_to_ranges(DayRange *range, const SegmentWindow *ranges,
+							 int n);
 
 /*
  * Return the field whose column "node" is (a Var of baserel, maybe under a
@@ -937,6 +939,28 @@ cut_into_windows(const SegmentWindow *ranges, int n, DateADT lo, DateADT hi,
 }
 
 /*
+ * Narrow "range" to the span of "ranges" (sorted, disjoint): no day before
+ * the first or after the last; none at all when there is no range.
+ */
+static void
+narrow_to_ranges(DayRange *range, const SegmentWindow *ranges, int n)
+{
+	if (n == 0)
+	{
+		range->empty = true;
+		return;
+	}
+	if (!DATE_IS_NOBEGIN(ranges[0].first_day))
+		apply_time_bound(range, SEGMENT_COND_TIME_GE,
+						 DateADTGetDatum(ranges[0].first_day),
+						 DATEOID, false, InvalidOid);
+	if (!DATE_IS_NOEND(ranges[n - 1].last_day))
+		apply_time_bound(range, SEGMENT_COND_TIME_LE,
+						 DateADTGetDatum(ranges[n - 1].last_day),
+						 DATEOID, false, InvalidOid);
+}
+
+/*
  * The days an OR of time conditions allows, from the values of its leaves
  * (vals[0 .. n-1], all of one group): the union of its branches' ranges,
  * into *ranges (sorted, disjoint; none if every branch is empty).
@@ -1118,21 +1142,9 @@ gather_values(const SegmentFdwOptions *opts, Oid time_type, int id_max_chars,
 				n++;
 			nranges = or_ranges(val, n, time_base, &ranges);
 			i += n - 1;
-			if (nranges == 0)
-				in->range.empty = true;
-			else
-			{
-				/* days before the first range or after the last: none */
-				if (!DATE_IS_NOBEGIN(ranges[0].first_day))
-					apply_time_bound(&in->range, SEGMENT_COND_TIME_GE,
-									 DateADTGetDatum(ranges[0].first_day),
-									 DATEOID, false, InvalidOid);
-				if (!DATE_IS_NOEND(ranges[nranges - 1].last_day))
-					apply_time_bound(&in->range, SEGMENT_COND_TIME_LE,
-									 DateADTGetDatum(ranges[nranges - 1].last_day),
-									 DATEOID, false, InvalidOid);
+			narrow_to_ranges(&in->range, ranges, nranges);
+			if (nranges > 0)
 				intersect_ranges(in, ranges, nranges);
-			}
 		}
 		else if (segment_cond_is_segment(val->kind))
 			in->segments = add_segments(in->segments, &in->constrained, val,
@@ -1461,6 +1473,37 @@ segment_estimate_segments(const SegmentFdwOptions *opts, List *conds)
 }
 
 /*
+ * Narrow "range" to the span of the days an OR of time conditions allows,
+ * when the planner can compute all its values now.
+ */
+static void
+estimate_or_days(PlannerInfo *root, const SegmentCond *cond, DayRange *range)
+{
+	int			n = list_length(cond->leaves);
+	SegmentCondValue *vals = palloc0(sizeof(SegmentCondValue) * Max(n, 1));
+	SegmentWindow *ranges;
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, cond->leaves)
+	{
+		SegmentCond *leaf = (SegmentCond *) lfirst(lc);
+		Node	   *value = estimate_expression_value(root, (Node *) leaf->expr);
+
+		if (!IsA(value, Const))
+			return;
+		vals[i].kind = leaf->kind;
+		vals[i].type = ((Const *) value)->consttype;
+		vals[i].value = ((Const *) value)->constvalue;
+		vals[i].isnull = ((Const *) value)->constisnull;
+		vals[i].or_group = 1;
+		vals[i].or_branch = leaf->branch;
+		i++;
+	}
+	narrow_to_ranges(range, ranges, or_ranges(vals, n, InvalidOid, &ranges));
+}
+
+/*
  * Estimate the number of days each segment returns, from the time
  * conditions whose values the planner can compute now.
  */
@@ -1477,6 +1520,11 @@ segment_estimate_days(PlannerInfo *root, const SegmentFdwOptions *opts,
 		SegmentCond *cond = (SegmentCond *) lfirst(lc);
 		Node	   *value;
 
+		if (cond->kind == SEGMENT_COND_TIME_OR)
+		{
+			estimate_or_days(root, cond, &range);
+			continue;
+		}
 		if (!cond_is_time_bound(cond->kind) && !cond_is_parameter(cond->kind))
 			continue;
 		value = estimate_expression_value(root, (Node *) cond->expr);
