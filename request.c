@@ -961,6 +961,18 @@ narrow_to_ranges(DayRange *range, const SegmentWindow *ranges, int n)
 }
 
 /*
+ * Keep to the days of "ranges" (sorted, disjoint; none: no day at all),
+ * those of a time = ANY list or of an OR: the range of "in" narrowed to
+ * their span, its windows to them.
+ */
+static void
+keep_days_of(PlanValues *in, const SegmentWindow *ranges, int n)
+{
+	narrow_to_ranges(&in->range, ranges, n);
+	intersect_ranges(in, ranges, n);
+}
+
+/*
  * The days an OR of time conditions allows, from the values of its leaves
  * (vals[0 .. n-1], all of one group): the union of its branches' ranges,
  * into *ranges (sorted, disjoint; none if every branch is empty).
@@ -1142,9 +1154,7 @@ gather_values(const SegmentFdwOptions *opts, Oid time_type, int id_max_chars,
 				n++;
 			nranges = or_ranges(val, n, time_base, &ranges);
 			i += n - 1;
-			narrow_to_ranges(&in->range, ranges, nranges);
-			if (nranges > 0)
-				intersect_ranges(in, ranges, nranges);
+			keep_days_of(in, ranges, nranges);
 		}
 		else if (segment_cond_is_segment(val->kind))
 			in->segments = add_segments(in->segments, &in->constrained, val,
@@ -1190,18 +1200,17 @@ gather_values(const SegmentFdwOptions *opts, Oid time_type, int id_max_chars,
 		}
 		else
 		{
-			apply_time_cond(&in->range, val->kind, val->value, val->type,
-							val->isnull, time_base);
-			if (val->kind == SEGMENT_COND_TIME_ANY)
-			{
-				SegmentWindow *days;
-				int			ndays;
+			SegmentWindow *days;
+			int			ndays;
 
-				/* only the days listed, those of other lists too */
-				if (listed_days(val->value, val->isnull, time_base,
-								&days, &ndays))
-					intersect_ranges(in, days, normalize_ranges(days, ndays));
-			}
+			/* a list: only the days listed (those of other lists too) */
+			if (val->kind == SEGMENT_COND_TIME_ANY &&
+				listed_days(val->value, val->isnull, time_base,
+							&days, &ndays))
+				keep_days_of(in, days, normalize_ranges(days, ndays));
+			else
+				apply_time_cond(&in->range, val->kind, val->value, val->type,
+								val->isnull, time_base);
 		}
 	}
 

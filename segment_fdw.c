@@ -253,6 +253,9 @@ static void estimate_costs(SegmentRelInfo *info, double segments,
 static SegmentPlan *compute_plan(SegmentScanState *state,
 								 ExprContext *econtext);
 static bool pull_request(void *arg, SegmentRequest *req);
+static bool request_is_cached(SegmentScanState *state, int64 i,
+							  SegmentRequest *req);
+static void free_request(const SegmentPlan *plan, SegmentRequest *req);
 static void sort_rows(SegmentRow *rows, int nrows, const SegmentRequest *req);
 static bool conds_are_computable(List *exprs);
 static bool next_response(SegmentScanState *state);
@@ -920,22 +923,40 @@ pull_request(void *arg, SegmentRequest *req)
 
 	while (state->next_pull < state->plan->nrequests)
 	{
-		char	   *key;
-		bool		cached;
-
-		segment_plan_request(state->plan, state->next_pull++, req);
-		key = request_key(req);
-		cached = hash_search(state->cache, &key, HASH_FIND, NULL) != NULL;
-		pfree(key);
-		if (!cached)
+		if (!request_is_cached(state, state->next_pull++, req))
 			return true;
 		/* the fetch resets this memory only when it takes a request */
-		pfree(req->url);
-		pfree(req->target);
-		if (!state->plan->parameter_mode && req->ending_at)
-			pfree(req->ending_at);
+		free_request(state->plan, req);
 	}
 	return false;
+}
+
+/*
+ * Fill in request "i" of the run in "req"; is its response in the cache?
+ */
+static bool
+request_is_cached(SegmentScanState *state, int64 i, SegmentRequest *req)
+{
+	char	   *key;
+	bool		cached;
+
+	segment_plan_request(state->plan, i, req);
+	key = request_key(req);
+	cached = hash_search(state->cache, &key, HASH_FIND, NULL) != NULL;
+	pfree(key);
+	return cached;
+}
+
+/*
+ * Free the strings segment_plan_request made for "req" of "plan".
+ */
+static void
+free_request(const SegmentPlan *plan, SegmentRequest *req)
+{
+	pfree(req->url);
+	pfree(req->target);
+	if (!plan->parameter_mode && req->ending_at)
+		pfree(req->ending_at);
 }
 
 /*
@@ -1766,6 +1787,18 @@ segment_rel_batch_cost(RelOptInfo *rel, double segments, double *rows,
 }
 
 /*
+ * The segments a round of a batched join asks for: about
+ * ROUND_REQUESTS_PER_SLOT requests for each of "max_concurrency" slots, at
+ * "per_segment" requests each; one at least.
+ */
+static int
+round_segments(int max_concurrency, double per_segment)
+{
+	return (int) Max(1, floor((double) max_concurrency *
+							  ROUND_REQUESTS_PER_SLOT / Max(per_segment, 1)));
+}
+
+/*
  * How many segments a round of a batched join over "rel" is expected to
  * ask for (segment_scan_begin_batch decides it at execution).
  */
@@ -1774,9 +1807,8 @@ segment_rel_round_segments(RelOptInfo *rel)
 {
 	SegmentRelInfo *info = (SegmentRelInfo *) rel->fdw_private;
 
-	return Max(1, floor((double) info->opts.max_concurrency *
-						ROUND_REQUESTS_PER_SLOT /
-						segment_estimate_requests(info->days)));
+	return round_segments(info->opts.max_concurrency,
+						  segment_estimate_requests(info->days));
 }
 
 /*
@@ -1833,8 +1865,8 @@ segment_scan_id_is_sendable(ForeignScanState *node, const char *id)
  * A batched join starts a run over this scan, which it has just rescanned:
  * evaluate its own conditions once to learn how many requests each segment
  * id costs (0 when its days are empty: nothing will be sent), and so how
- * many ids a round should hold, about ROUND_REQUESTS_PER_SLOT requests for
- * each of max_concurrency slots.  The run's count of requests starts over.
+ * many ids a round should hold (round_segments).  The run's count of
+ * requests starts over.
  */
 int64
 segment_scan_begin_batch(ForeignScanState *node, int *round_ids)
@@ -1849,8 +1881,7 @@ segment_scan_begin_batch(ForeignScanState *node, int *round_ids)
 	MemoryContextReset(state->run_cxt);
 	state->batch_ids = (Datum) 0;
 	state->batch_requests = 0;
-	*round_ids = (int) Max(1, (int64) state->opts.max_concurrency *
-						   ROUND_REQUESTS_PER_SLOT / Max(per_id, 1));
+	*round_ids = round_segments(state->opts.max_concurrency, (double) per_id);
 	return per_id;
 }
 
@@ -1867,15 +1898,10 @@ uncached_requests(SegmentScanState *state)
 	for (i = 0; i < state->plan->nrequests; i++)
 	{
 		SegmentRequest req;
-		char	   *key;
 
-		segment_plan_request(state->plan, i, &req);
-		key = request_key(&req);
-		if (hash_search(state->cache, &key, HASH_FIND, NULL) == NULL)
+		if (!request_is_cached(state, i, &req))
 			n++;
-		pfree(key);
-		pfree(req.url);
-		pfree(req.target);
+		free_request(state->plan, &req);
 	}
 	return n;
 }
