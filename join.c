@@ -32,9 +32,10 @@
  * itself: a one-time filter (a Result) above it keeps the nested loop, and
  * the node is checked again when the join starts.
  *
- * The join's clauses are kept in custom_private, their Vars turned into
- * references to the scan tuple (custom_scan_tlist), which holds the
- * columns of both sides.  Shapes this file does not take (LATERAL, time
+ * The join's clauses and the outer key are the CustomScan's custom_exprs,
+ * where setrefs.c turns their Vars into references to the scan tuple
+ * (custom_scan_tlist, the columns of both sides) and records what the plan
+ * depends on, as for any plan node's expressions.  Shapes this file does not take (LATERAL, time
  * bounds passed by the join, sub-selects in the join clauses, FOR UPDATE)
  * keep the parameterized nested loop.  segment_fdw.batch_joins = off
  * turns it off.
@@ -73,13 +74,18 @@ bool		segment_batch_joins = true;
 
 static set_join_pathlist_hook_type prev_join_pathlist_hook = NULL;
 
+/* Indexes of the items of the CustomScan's custom_exprs */
+enum SegmentJoinExprs
+{
+	JoinExprJoinQuals,			/* List: the join's own clauses */
+	JoinExprOtherQuals,			/* List: clauses on the joined row */
+	JoinExprOuterKey			/* Expr: the outer side's segment id */
+};
+
 /* Indexes of the items of the CustomScan's custom_private */
 enum SegmentJoinPrivate
 {
 	JoinPrivateJoinType,		/* Integer: the JoinType */
-	JoinPrivateJoinQuals,		/* List: the join's own clauses */
-	JoinPrivateOtherQuals,		/* List: clauses on the joined row */
-	JoinPrivateOuterKey,		/* Expr: the outer side's segment id */
 	JoinPrivateSides,			/* IntList: per scan column, 0 outer, 1 inner */
 	JoinPrivateResnos,			/* IntList: its column in that child */
 	JoinPrivateInnerKey			/* Integer: inner child's segment_id column */
@@ -406,69 +412,12 @@ tlist_position(List *tlist, Var *var)
 	return 0;
 }
 
-/* Context of to_scan_vars: the scan tuple's columns */
-typedef struct ToScanVarsContext
-{
-	List	   *scan_tlist;
-} ToScanVarsContext;
-
-/*
- * A copy of an expression whose Vars reference the scan tuple (INDEX_VAR)
- * instead of the base relations.
- */
-static Node *
-to_scan_vars(Node *node, ToScanVarsContext *context)
-{
-	if (node == NULL)
-		return NULL;
-	if (IsA(node, Var))
-	{
-		/* copyObjectImpl: 19's copyObject needs typeof_unqual of the compiler */
-		Var		   *var = (Var *) copyObjectImpl(node);
-		AttrNumber	pos = tlist_position(context->scan_tlist, var);
-
-		if (pos == 0)
-			elog(ERROR, "segment_fdw: join column %d of relation %d not found",
-				 var->varattno, var->varno);
-		var->varno = INDEX_VAR;
-		var->varattno = pos;
-		segment_var_clear_nullingrels(var);
-		return (Node *) var;
-	}
-	return expression_tree_mutator(node, to_scan_vars, context);
-}
-
-/*
- * Record the functions an expression calls, so that the plan is made again
- * when one is replaced, as setrefs.c does for the expressions it sees.
- */
-static bool
-record_functions_walker(Node *node, PlannerInfo *root)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, FuncExpr))
-		record_plan_function_dependency(root, ((FuncExpr *) node)->funcid);
-	else if (IsA(node, OpExpr) || IsA(node, DistinctExpr) ||
-			 IsA(node, NullIfExpr))
-	{
-		set_opfuncid((OpExpr *) node);
-		record_plan_function_dependency(root, ((OpExpr *) node)->opfuncid);
-	}
-	else if (IsA(node, ScalarArrayOpExpr))
-	{
-		set_sa_opfuncid((ScalarArrayOpExpr *) node);
-		record_plan_function_dependency(root,
-										((ScalarArrayOpExpr *) node)->opfuncid);
-	}
-	return expression_tree_walker(node, record_functions_walker, root);
-}
-
 /*
  * PlanCustomPath: the CustomScan.  Its scan tuple (custom_scan_tlist) holds
- * the Vars of the join's target list first, as they are written there (so
- * that setrefs.c matches them), then those only the clauses need; each is
- * read from one of the two children.
+ * the Vars of the join's target list first, then those only the clauses
+ * need, each as it is written there (setrefs.c matches them exactly, outer
+ * joins that null them included); each is read from one of the two
+ * children.
  */
 static Plan *
 plan_join_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
@@ -483,7 +432,6 @@ plan_join_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	List	   *scan_tlist;
 	List	   *sides = NIL;
 	List	   *resnos = NIL;
-	ToScanVarsContext context;
 	AttrNumber	inner_key;
 	ListCell   *lc;
 
@@ -503,17 +451,11 @@ plan_join_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	scan_tlist = add_to_flat_tlist(NIL,
 								   pull_var_clause((Node *) tlist,
 												   PVC_INCLUDE_PLACEHOLDERS));
-	foreach(lc, pull_var_clause((Node *) list_make3(joinquals, otherquals,
-													path->outer_key), 0))
-	{
-		Var		   *var = (Var *) lfirst(lc);
-
-		if (tlist_position(scan_tlist, var) == 0)
-			scan_tlist = lappend(scan_tlist,
-								 makeTargetEntry((Expr *) copyObjectImpl(var),
-												 list_length(scan_tlist) + 1,
-												 NULL, false));
-	}
+	scan_tlist = add_to_flat_tlist(scan_tlist,
+								   pull_var_clause((Node *) list_make3(joinquals,
+																	   otherquals,
+																	   path->outer_key),
+												   0));
 
 	foreach(lc, scan_tlist)
 	{
@@ -535,25 +477,15 @@ plan_join_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	if (inner_key == 0)
 		elog(ERROR, "segment_fdw: segment_id not found in a join's inner side");
 
-	context.scan_tlist = scan_tlist;
-	record_functions_walker((Node *) list_make3(joinquals, otherquals,
-												path->outer_key), root);
 
 	cscan->scan.plan.targetlist = tlist;
 	cscan->scan.plan.qual = NIL;
 	cscan->scan.scanrelid = 0;
 	cscan->flags = best_path->flags;
 	cscan->custom_plans = custom_plans;
-	cscan->custom_exprs = NIL;
-	cscan->custom_private =
-		list_make4(makeInteger((int) path->jointype),
-				   to_scan_vars((Node *) joinquals, &context),
-				   to_scan_vars((Node *) otherquals, &context),
-				   to_scan_vars((Node *) path->outer_key, &context));
-	cscan->custom_private = lappend(cscan->custom_private, sides);
-	cscan->custom_private = lappend(cscan->custom_private, resnos);
-	cscan->custom_private = lappend(cscan->custom_private,
-									makeInteger(inner_key));
+	cscan->custom_exprs = list_make3(joinquals, otherquals, path->outer_key);
+	cscan->custom_private = list_make4(makeInteger((int) path->jointype),
+									   sides, resnos, makeInteger(inner_key));
 	cscan->custom_scan_tlist = scan_tlist;
 	cscan->custom_relids = bms_copy(rel->relids);
 	cscan->methods = &join_scan_methods;
@@ -585,6 +517,7 @@ begin_join(CustomScanState *node, EState *estate, int eflags)
 	SegmentJoinState *state = (SegmentJoinState *) node;
 	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
 	List	   *priv = cscan->custom_private;
+	List	   *exprs = cscan->custom_exprs;
 	List	   *sides = (List *) list_nth(priv, JoinPrivateSides);
 	List	   *resnos = (List *) list_nth(priv, JoinPrivateResnos);
 	PlanState  *inner_ps;
@@ -605,11 +538,11 @@ begin_join(CustomScanState *node, EState *estate, int eflags)
 	state->inner_ps = (ForeignScanState *) inner_ps;
 
 	state->jointype = (JoinType) intVal(list_nth(priv, JoinPrivateJoinType));
-	state->joinqual = ExecInitQual((List *) list_nth(priv, JoinPrivateJoinQuals),
+	state->joinqual = ExecInitQual((List *) list_nth(exprs, JoinExprJoinQuals),
 								   &node->ss.ps);
-	state->otherqual = ExecInitQual((List *) list_nth(priv, JoinPrivateOtherQuals),
+	state->otherqual = ExecInitQual((List *) list_nth(exprs, JoinExprOtherQuals),
 									&node->ss.ps);
-	state->outer_key = ExecInitExpr((Expr *) list_nth(priv, JoinPrivateOuterKey),
+	state->outer_key = ExecInitExpr((Expr *) list_nth(exprs, JoinExprOuterKey),
 									&node->ss.ps);
 
 	state->ncols = list_length(sides);
@@ -1109,7 +1042,7 @@ explain_join(CustomScanState *node, List *ancestors, ExplainState *es)
 {
 	SegmentJoinState *state = (SegmentJoinState *) node;
 	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
-	List	   *priv = cscan->custom_private;
+	List	   *exprs = cscan->custom_exprs;
 	List	   *context;
 	bool		useprefix = list_length(es->rtable) > 1 || es->verbose;
 	List	   *quals;
@@ -1135,14 +1068,14 @@ explain_join(CustomScanState *node, List *ancestors, ExplainState *es)
 	context = set_deparse_context_plan(es->deparse_cxt, &cscan->scan.plan,
 									   ancestors);
 	ExplainPropertyText("Segment Key",
-						deparse_expression((Node *) list_nth(priv, JoinPrivateOuterKey),
+						deparse_expression((Node *) list_nth(exprs, JoinExprOuterKey),
 										   context, useprefix, false), es);
-	quals = (List *) list_nth(priv, JoinPrivateJoinQuals);
+	quals = (List *) list_nth(exprs, JoinExprJoinQuals);
 	if (quals != NIL)
 		ExplainPropertyText("Join Filter",
 							deparse_expression((Node *) make_ands_explicit(quals),
 											   context, useprefix, false), es);
-	quals = (List *) list_nth(priv, JoinPrivateOtherQuals);
+	quals = (List *) list_nth(exprs, JoinExprOtherQuals);
 	if (quals != NIL)
 		ExplainPropertyText("Filter",
 							deparse_expression((Node *) make_ands_explicit(quals),

@@ -158,15 +158,6 @@ explain_is_generic_plan(ExplainState *es)
 #endif
 }
 
-/* 16: a Var names the outer joins that can null it */
-static inline void
-segment_var_clear_nullingrels(Var *var)
-{
-#if PG_VERSION_NUM >= 160000
-	var->varnullingrels = NULL;
-#endif
-}
-
 /* 18: a path counts the disabled nodes below it */
 static inline void
 segment_path_set_disabled_nodes(Path *path, int disabled_nodes)
