@@ -20,13 +20,26 @@
  *
  * The transfers of a fetch are aborted by a reset callback of the fetch's
  * memory context, so they are released whether the scan ends, is
- * rescanned, or its query fails or is cancelled.
+ * rescanned, or its query fails or is cancelled.  A fetch also belongs to
+ * the subtransaction its scan was started in (a cursor's is the one that
+ * opened it, wherever it is read): when that subtransaction aborts, or the
+ * transaction ends, the transaction callbacks abort its transfers at once,
+ * closing their half-read connections, and let http.c tidy the connection
+ * cache, as postgres_fdw's callbacks do for its connections.
+ *
+ * When fd.c has no descriptor left for a new connection, the request waits
+ * for a running transfer to free one, and the fetch keeps no more transfers
+ * in flight than it had then.  With nothing running, idle connections are
+ * closed and the request tried once more; if that fails too, the query
+ * fails ("could not connect to Braze", too many open files).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "common/pg_prng.h"
+#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -56,11 +69,14 @@ typedef struct FetchSlot
 
 struct SegmentFetch
 {
+	dlist_node	node;			/* in live_fetches */
+	SubTransactionId owner;		/* the subtransaction it belongs to */
 	MemoryContext cxt;			/* holds this struct and the slots */
 	MemoryContextCallback cleanup;
 	SegmentHttpConfig http;
 	const char *api_key;		/* to mask in error messages */
 	int			max_concurrency;
+	int			in_flight_cap;	/* fewer once descriptors ran out */
 	int			max_retries;
 	int			max_retry_wait_ms;
 	SegmentFetchStats *stats;	/* the caller's, accumulated */
@@ -73,11 +89,21 @@ struct SegmentFetch
 	int64		next_emit;		/* number of the first not handed back */
 };
 
+/* Every fetch not yet ended, for the transaction callbacks */
+static dlist_head live_fetches = DLIST_STATIC_INIT(live_fetches);
+
 /* The transfer of request number "n", between next_emit and next_start */
 #define TRANSFER(fetch, n) \
 	(&(fetch)->slots[(n) % (fetch)->max_concurrency].transfer)
 
 static void fetch_cleanup(void *arg);
+static void abort_transfers(SegmentFetch *fetch);
+static void xact_callback(XactEvent event, void *arg);
+static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							 SubTransactionId parentSubid, void *arg);
+static int	running(SegmentFetch *fetch);
+static bool wait_for_descriptor(SegmentFetch *fetch, SegmentTransfer *t,
+								TimestampTz now);
 static bool take_request(SegmentFetch *fetch);
 static void start(SegmentFetch *fetch, SegmentTransfer *t);
 static void start_new(SegmentFetch *fetch);
@@ -89,13 +115,24 @@ static void fill_response(SegmentFetch *fetch, SegmentTransfer *t,
 						  SegmentResponse *resp);
 
 /*
+ * Called by _PG_init: the transaction callbacks.
+ */
+void
+segment_fetch_init(void)
+{
+	RegisterXactCallback(xact_callback, NULL);
+	RegisterSubXactCallback(subxact_callback, NULL);
+}
+
+/*
  * Prepare to fetch the requests "next_request" gives (called with
  * "arg"); they are taken and started in segment_fetch_next as room allows.
  * The fetch and its bodies live in a new child of "parent"; figures go
- * into *stats.
+ * into *stats.  "owner" is the subtransaction the scan was started in.
  */
 SegmentFetch *
 segment_fetch_begin(MemoryContext parent, const SegmentFdwOptions *opts,
+					SubTransactionId owner,
 					SegmentNextRequest next_request, void *arg,
 					SegmentFetchStats *stats)
 {
@@ -107,6 +144,7 @@ segment_fetch_begin(MemoryContext parent, const SegmentFdwOptions *opts,
 								ALLOCSET_DEFAULT_SIZES);
 	fetch = MemoryContextAllocZero(cxt, sizeof(SegmentFetch));
 	fetch->cxt = cxt;
+	fetch->owner = owner;
 	fetch->http.ca_file = opts->ca_file;
 	fetch->http.proxy = opts->proxy;
 	fetch->http.timeout_ms = opts->timeout_ms;
@@ -114,6 +152,7 @@ segment_fetch_begin(MemoryContext parent, const SegmentFdwOptions *opts,
 	fetch->http.max_response_bytes = opts->max_response_bytes;
 	fetch->api_key = opts->api_key;
 	fetch->max_concurrency = opts->max_concurrency;
+	fetch->in_flight_cap = opts->max_concurrency;
 	fetch->max_retries = opts->max_retries;
 	fetch->max_retry_wait_ms = opts->max_retry_wait_ms;
 	fetch->stats = stats;
@@ -129,6 +168,7 @@ segment_fetch_begin(MemoryContext parent, const SegmentFdwOptions *opts,
 	fetch->cleanup.func = fetch_cleanup;
 	fetch->cleanup.arg = fetch;
 	MemoryContextRegisterResetCallback(cxt, &fetch->cleanup);
+	dlist_push_tail(&live_fetches, &fetch->node);
 
 	fetch->http.headers = segment_make_headers(opts->api_key);
 	return fetch;
@@ -143,12 +183,76 @@ static void
 fetch_cleanup(void *arg)
 {
 	SegmentFetch *fetch = (SegmentFetch *) arg;
+
+	abort_transfers(fetch);
+	dlist_delete(&fetch->node);
+	segment_free_headers(fetch->http.headers);
+	fetch->http.headers = NULL;
+}
+
+/*
+ * Abort the transfers of a fetch that are running.  Does not throw.
+ */
+static void
+abort_transfers(SegmentFetch *fetch)
+{
 	int			i;
 
 	for (i = 0; i < fetch->max_concurrency; i++)
 		segment_transfer_abort(&fetch->slots[i].transfer);
-	segment_free_headers(fetch->http.headers);
-	fetch->http.headers = NULL;
+}
+
+/*
+ * End of the transaction: every scan has ended or is about to be freed
+ * with it (a WITH HOLD cursor's ran to its end at commit).  Abort whatever
+ * transfer is left, then tidy the connection cache.  Does not throw.
+ */
+static void
+xact_callback(XactEvent event, void *arg)
+{
+	dlist_iter	iter;
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			dlist_foreach(iter, &live_fetches)
+				abort_transfers(dlist_container(SegmentFetch, node, iter.cur));
+			segment_http_end_of_xact();
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * End of a subtransaction.  Aborted: the scans started in it go with it
+ * (their portals and executor state are freed next), so their transfers
+ * stop now.  Committed: its fetches belong to the parent from now on, as
+ * its cursors do.  Does not throw.
+ */
+static void
+subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	dlist_iter	iter;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
+	dlist_foreach(iter, &live_fetches)
+	{
+		SegmentFetch *fetch = dlist_container(SegmentFetch, node, iter.cur);
+
+		if (fetch->owner != mySubid)
+			continue;
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+			fetch->owner = parentSubid;
+		else
+			abort_transfers(fetch);
+	}
 }
 
 /*
@@ -182,36 +286,46 @@ take_request(SegmentFetch *fetch)
 }
 
 /*
+ * The transfers of the fetch that are running (only the window can be).
+ */
+static int
+running(SegmentFetch *fetch)
+{
+	int			n = 0;
+	int64		i;
+
+	for (i = fetch->next_emit; i < fetch->next_start; i++)
+	{
+		if (TRANSFER(fetch, i)->handle != NULL)
+			n++;
+	}
+	return n;
+}
+
+/*
  * Start an attempt of transfer "t".
  */
 static void
 start(SegmentFetch *fetch, SegmentTransfer *t)
 {
-	int			running = 0;
-	int64		i;
-
 	segment_transfer_start(t, &fetch->http);
 	t->attempts++;
 	t->waiting = false;
 	t->recorded = false;
 	fetch->stats->requests++;
-
-	/* only the window can be running */
-	for (i = fetch->next_emit; i < fetch->next_start; i++)
-	{
-		if (TRANSFER(fetch, i)->handle != NULL)
-			running++;
-	}
-	fetch->stats->max_in_flight = Max(fetch->stats->max_in_flight, running);
+	fetch->stats->max_in_flight = Max(fetch->stats->max_in_flight,
+									  running(fetch));
 }
 
 /*
- * Take and start new requests while there is room in the ring.
+ * Take and start new requests while there is room in the ring, and
+ * descriptors allow.
  */
 static void
 start_new(SegmentFetch *fetch)
 {
 	while (fetch->next_start < fetch->next_emit + fetch->max_concurrency &&
+		   running(fetch) < fetch->in_flight_cap &&
 		   take_request(fetch))
 	{
 		fetch->next_start++;
@@ -240,6 +354,27 @@ static bool
 succeeded(const SegmentTransfer *t)
 {
 	return t->result == 0 && t->status == 200;
+}
+
+/*
+ * An attempt of "t" found no descriptor for its connection: it never left.
+ * Make it wait for one, not counted as an attempt, when a running transfer
+ * will free a connection (or idle ones could be closed), and keep no more
+ * in flight than now run; false when there is no hope.
+ */
+static bool
+wait_for_descriptor(SegmentFetch *fetch, SegmentTransfer *t, TimestampTz now)
+{
+	if (segment_http_running() == 0 && !segment_http_close_idle())
+		return false;
+	t->attempts--;
+	fetch->stats->requests--;
+	fetch->stats->descriptor_waits++;
+	fetch->in_flight_cap = Max(1, running(fetch));
+	t->done = false;
+	t->waiting = true;
+	t->retry_at = now;
+	return true;
 }
 
 /*
@@ -419,6 +554,8 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 
 			if (!t->done || t->recorded)
 				continue;
+			if (t->no_descriptor && wait_for_descriptor(fetch, t, now))
+				continue;
 			record_attempt(fetch, t);
 			t->recorded = true;
 			if (succeeded(t))
@@ -445,7 +582,8 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 			{
 				SegmentTransfer *t = TRANSFER(fetch, i);
 
-				if (t->waiting && now >= t->retry_at)
+				if (t->waiting && now >= t->retry_at &&
+					running(fetch) < fetch->in_flight_cap)
 					start(fetch, t);
 			}
 			start_new(fetch);
@@ -471,7 +609,7 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 		/* wait for curl, or for the end of a pause or the next retry */
 		if (fetch->paused_until > now)
 			wake = fetch->paused_until;
-		else
+		else if (running(fetch) < fetch->in_flight_cap)
 		{
 			for (i = fetch->next_emit; i < fetch->next_start; i++)
 			{

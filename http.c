@@ -10,6 +10,21 @@
  * retried, is fetch.c's business: this file starts a transfer, lets curl
  * work on it, and records its outcome in the SegmentTransfer.
  *
+ * Every socket curl opens goes through open_socket and close_socket, which
+ * take and give back a descriptor of fd.c's external allowance
+ * (AcquireExternalFD), as postgres_fdw's connections do: fd.c sizes its own
+ * use of descriptors on what it knows of, and refuses us before the backend
+ * runs out.  A refused socket ends its transfer with no_descriptor set;
+ * fetch.c then waits for a running transfer's connection, or fails.
+ *
+ * Connections are kept for the next query, at most
+ * segment_fdw.max_idle_connections of them (CURLMOPT_MAXCONNECTS), and none
+ * is used again once idle for segment_fdw.idle_connection_timeout
+ * (CURLOPT_MAXAGE_CONN).  Idle connections are closed together at the end
+ * of the first transaction that finds the backend idle that long
+ * (segment_http_end_of_xact): nothing runs in a backend waiting for its
+ * client, so that is the first moment they can be.
+ *
  * The backend waits on curl's sockets and its own latch together
  * (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION with a WaitEventSet),
  * so cancel and statement_timeout act at once and nothing busy-loops.
@@ -24,17 +39,25 @@
 
 #include <curl/curl.h>
 
+#include <unistd.h>
+
+#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "portability/instr_time.h"
+#include "storage/fd.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
 #include "segment_fdw.h"
 
-/* Handles kept for reuse */
-#define MAX_IDLE_HANDLES 64
+/* Easy handles kept for reuse (memory only: connections are the multi's) */
+#define MAX_POOLED_HANDLES 16
+
+/* segment_fdw.max_idle_connections and segment_fdw.idle_connection_timeout */
+int			segment_max_idle_connections = 8;
+int			segment_idle_connection_timeout = 60000;
 
 /* A socket curl wants watched, and for what (CURL_POLL_IN/OUT/INOUT) */
 typedef struct WatchedSocket
@@ -48,7 +71,12 @@ StaticAssertDecl(SEGMENT_ERROR_SIZE >= CURL_ERROR_SIZE,
 
 static CURLM *multi = NULL;
 static bool multi_broken = false;	/* curl gave up on it: replace it */
-static CURL *idle_handles[MAX_IDLE_HANDLES];
+static dlist_head attached = DLIST_STATIC_INIT(attached);	/* transfers
+															 * in the multi */
+static instr_time last_activity;	/* a transfer was last attached or
+									 * ended */
+static int	n_sockets = 0;		/* open, each an external descriptor */
+static CURL *idle_handles[MAX_POOLED_HANDLES];
 static int	n_idle_handles = 0;
 static WatchedSocket *watched = NULL;	/* malloc'd: grown in a callback */
 static int	n_watched = 0;
@@ -71,6 +99,11 @@ static double driven_ms = 0;
 #define CURL_BACKSTOP_MS (24L * 3600 * 1000)
 
 static void ensure_multi(void);
+static void detach(SegmentTransfer *t);
+static void close_connections(void);
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
+								 struct curl_sockaddr *address);
+static int	close_socket(void *clientp, curl_socket_t fd);
 static int	socket_callback(CURL *easy, curl_socket_t fd, int what,
 							void *userp, void *socketp);
 static int	timer_callback(CURLM *m, long timeout_ms, void *userp);
@@ -83,10 +116,12 @@ static bool handle_connected(CURL *easy);
 static double ms_since(instr_time since);
 static void release_handle(CURL *easy);
 static void drive(curl_socket_t fd, int ev_bitmask);
+pg_noreturn static void report_no_descriptor(const SegmentRequest *req);
 static uint32 wait_event(void);
 
 /*
- * Create the backend's multi handle on first use.
+ * Create the backend's multi handle on first use, or again after curl gave
+ * up on it.
  */
 static void
 ensure_multi(void)
@@ -94,14 +129,7 @@ ensure_multi(void)
 	static bool global_done = false;
 
 	if (multi != NULL && multi_broken)
-	{
-		/* its transfers were aborted with the query that broke it */
-		curl_multi_cleanup(multi);
-		multi = NULL;
-		n_watched = 0;
-		timer_ms = -1;
-		multi_broken = false;
-	}
+		close_connections();
 	if (multi != NULL)
 		return;
 
@@ -123,8 +151,138 @@ ensure_multi(void)
 
 	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_callback);
 	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_callback);
-	/* enough idle connections for the largest max_concurrency */
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) MAX_IDLE_HANDLES);
+}
+
+/*
+ * Close every connection and the multi handle itself.  Transfers still in
+ * it (a broken multi's, of open cursors) end as failed: their fetches
+ * report it when they next look.  Does not throw.
+ */
+static void
+close_connections(void)
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &attached)
+	{
+		SegmentTransfer *t = dlist_container(SegmentTransfer, node, iter.cur);
+
+		detach(t);
+		t->done = true;
+		t->result = CURLE_FAILED_INIT;
+		strlcpy(t->errbuf, "The backend's libcurl multi handle failed, and the transfer was abandoned with it.",
+				sizeof(t->errbuf));
+	}
+	/* closes the cached connections, through close_socket */
+	curl_multi_cleanup(multi);
+	multi = NULL;
+	multi_broken = false;
+	n_watched = 0;
+	timer_ms = -1;
+}
+
+/*
+ * At the end of a transaction, after fetch.c aborted the transfers of the
+ * scans that ended with it: replace a multi handle curl gave up on, and
+ * close the connections when the backend has left them idle for
+ * idle_connection_timeout.  Does not throw.
+ */
+void
+segment_http_end_of_xact(void)
+{
+	if (multi == NULL || !dlist_is_empty(&attached))
+		return;
+	if (multi_broken ||
+		ms_since(last_activity) >= segment_idle_connection_timeout)
+		close_connections();
+}
+
+/*
+ * The transfers running in this backend, of every scan.
+ */
+int
+segment_http_running(void)
+{
+	int			n = 0;
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &attached)
+		n++;
+	return n;
+}
+
+/*
+ * Close the idle connections, when no transfer runs; false if there was
+ * none to close.  Does not throw.
+ */
+bool
+segment_http_close_idle(void)
+{
+	if (multi == NULL || n_sockets == 0 || !dlist_is_empty(&attached))
+		return false;
+	close_connections();
+	return true;
+}
+
+/*
+ * The sockets this backend holds open to Braze, in use or idle.
+ */
+int
+segment_http_open_sockets(void)
+{
+	return n_sockets;
+}
+
+/*
+ * CURLOPT_OPENSOCKETFUNCTION: a socket, if fd.c allows one more external
+ * descriptor.  A refusal is recorded in the transfer; curl ends it as a
+ * connection that could not be made.
+ */
+static curl_socket_t
+open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	SegmentTransfer *t = (SegmentTransfer *) clientp;
+	curl_socket_t fd;
+
+	/*
+	 * One more must stay free: segment_http_wait's WaitEventSet takes one
+	 * (epoll) of the same allowance.
+	 */
+	if (!AcquireExternalFD())
+	{
+		t->no_descriptor = true;
+		return CURL_SOCKET_BAD;
+	}
+	if (!AcquireExternalFD())
+	{
+		ReleaseExternalFD();
+		t->no_descriptor = true;
+		return CURL_SOCKET_BAD;
+	}
+	ReleaseExternalFD();
+	fd = socket(address->family, address->socktype, address->protocol);
+	if (fd == CURL_SOCKET_BAD)
+	{
+		ReleaseExternalFD();
+		return CURL_SOCKET_BAD;
+	}
+	n_sockets++;
+	return fd;
+}
+
+/*
+ * CURLOPT_CLOSESOCKETFUNCTION: close a socket of open_socket's and give
+ * its descriptor back.  curl may call it long after the transfer that
+ * opened the connection ended, so it uses no transfer.
+ */
+static int
+close_socket(void *clientp, curl_socket_t fd)
+{
+	int			rc = close(fd);
+
+	ReleaseExternalFD();
+	n_sockets--;
+	return rc;
 }
 
 /*
@@ -371,7 +529,7 @@ static void
 release_handle(CURL *easy)
 {
 	curl_easy_reset(easy);
-	if (n_idle_handles < MAX_IDLE_HANDLES)
+	if (n_idle_handles < MAX_POOLED_HANDLES)
 		idle_handles[n_idle_handles++] = easy;
 	else
 		curl_easy_cleanup(easy);
@@ -407,6 +565,7 @@ segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
 	t->result = CURLE_OK;
 	t->status = 0;
 	t->too_large = t->out_of_memory = t->connected = false;
+	t->no_descriptor = false;
 	forget_rate_limit(t);
 	t->elapsed_ms = 0;
 	t->errbuf[0] = '\0';
@@ -467,6 +626,15 @@ segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
 	SETOPT(CURLOPT_HEADERDATA, t);
 	SETOPT(CURLOPT_ERRORBUFFER, t->errbuf);
 	SETOPT(CURLOPT_PRIVATE, t);
+	SETOPT(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	SETOPT(CURLOPT_OPENSOCKETDATA, t);
+	SETOPT(CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+	SETOPT(CURLOPT_CLOSESOCKETDATA, NULL);
+	/* no connection idle for longer is used again (curl counts seconds) */
+	SETOPT(CURLOPT_MAXAGE_CONN,
+		   (long) Max(1, (segment_idle_connection_timeout + 999) / 1000));
+	if (segment_max_idle_connections == 0)
+		SETOPT(CURLOPT_FORBID_REUSE, 1L);
 #undef SETOPT
 
 	if (rc != CURLE_OK)
@@ -478,6 +646,9 @@ segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
 						curl_easy_strerror(rc))));
 	}
 
+	/* connections kept once their transfer ends (0 would be "no limit") */
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS,
+					  (long) Max(segment_max_idle_connections, 1));
 	mrc = curl_multi_add_handle(multi, easy);
 	if (mrc != CURLM_OK)
 	{
@@ -488,6 +659,8 @@ segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
 						curl_multi_strerror(mrc))));
 	}
 	t->handle = easy;
+	dlist_push_tail(&attached, &t->node);
+	INSTR_TIME_SET_CURRENT(last_activity);
 }
 
 /*
@@ -532,11 +705,21 @@ void
 segment_transfer_abort(SegmentTransfer *t)
 {
 	if (t->handle != NULL)
-	{
-		curl_multi_remove_handle(multi, (CURL *) t->handle);
-		release_handle((CURL *) t->handle);
-		t->handle = NULL;
-	}
+		detach(t);
+}
+
+/*
+ * Take transfer "t" out of the multi handle and return its easy handle to
+ * the pool.  Does not throw.
+ */
+static void
+detach(SegmentTransfer *t)
+{
+	curl_multi_remove_handle(multi, (CURL *) t->handle);
+	release_handle((CURL *) t->handle);
+	t->handle = NULL;
+	dlist_delete(&t->node);
+	INSTR_TIME_SET_CURRENT(last_activity);
 }
 
 /*
@@ -578,10 +761,7 @@ drive(curl_socket_t fd, int ev_bitmask)
 		t->connected = handle_connected(easy);
 		t->elapsed_ms = total / 1000.0;
 		t->done = true;
-
-		curl_multi_remove_handle(multi, easy);
-		release_handle(easy);
-		t->handle = NULL;
+		detach(t);
 	}
 }
 
@@ -610,6 +790,11 @@ segment_http_wait(long timeout)
 
 	if (timeout > 0)
 	{
+		/* the set's epoll descriptor is fd.c's to give, as for a socket */
+		if (!AcquireExternalFD())
+			report_no_descriptor(NULL);
+		ReleaseExternalFD();
+
 		PG_TRY();
 		{
 			set = CreateWaitEventSet(NULL, n_watched + 2);
@@ -689,7 +874,7 @@ wait_event(void)
 bool
 segment_transfer_is_transient(const SegmentTransfer *t)
 {
-	if (t->too_large || t->out_of_memory)
+	if (t->too_large || t->out_of_memory || t->no_descriptor)
 		return false;
 	switch ((CURLcode) t->result)
 	{
@@ -705,6 +890,21 @@ segment_transfer_is_transient(const SegmentTransfer *t)
 		default:
 			return false;
 	}
+}
+
+/*
+ * Raise the error of a backend that has no descriptor left for a
+ * connection to Braze (or for waiting on one), naming "req" if given.
+ */
+static void
+report_no_descriptor(const SegmentRequest *req)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+			 errmsg("could not connect to Braze"),
+			 errdetail("There are too many open files on the local server."),
+			 errhint("Raise max_files_per_process, or lower the server's max_concurrency."),
+			 req ? segment_request_errcontext(req) : 0));
 }
 
 /*
@@ -733,6 +933,9 @@ segment_report_transfer_error(const SegmentTransfer *t,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory while receiving a response from Braze"),
 				 segment_request_errcontext(t->request)));
+
+	if (t->no_descriptor)
+		report_no_descriptor(t->request);
 
 	switch ((CURLcode) t->result)
 	{

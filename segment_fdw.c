@@ -20,6 +20,7 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
@@ -163,6 +164,7 @@ typedef struct ColumnInput
 typedef struct SegmentScanState
 {
 	SegmentFdwOptions opts;
+	SubTransactionId subid;		/* the scan was started in */
 	const SegmentEndpoint *endpoint;
 	SegmentColumns cols;
 	ColumnInput input[SEGMENT_NUM_FIELDS];
@@ -292,6 +294,23 @@ _PG_init(void)
 							   PGC_SUSET,
 							   0,
 							   segment_check_allowed_urls, NULL, NULL);
+	DefineCustomIntVariable("segment_fdw.max_idle_connections",
+							"Connections to Braze a backend keeps open between requests.",
+							"Connections beyond it are closed as their requests end; 0 closes each one when its request ends.",
+							&segment_max_idle_connections,
+							8, 0, 64,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("segment_fdw.idle_connection_timeout",
+							"Time after which a backend's idle connections to Braze are closed.",
+							"A connection idle for longer is never used again, and the first transaction to end after the backend left them all idle that long closes them.",
+							&segment_idle_connection_timeout,
+							60000, 0, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	segment_fetch_init();
 	segment_join_init();
 	MarkGUCPrefixReserved("segment_fdw");
 }
@@ -760,6 +779,8 @@ segmentBeginForeignScan(ForeignScanState *node, int eflags)
 
 	node->fdw_state = state;
 	state->relname = pstrdup(RelationGetRelationName(node->ss.ss_currentRelation));
+	/* a cursor's: the subtransaction that opened it, wherever it is read */
+	state->subid = GetCurrentSubTransactionId();
 
 	/* the user whose mapping holds the key: the view owner, if any */
 	userid = foreign_scan_check_as_user(fsplan, estate);
@@ -1215,8 +1236,8 @@ next_response(SegmentScanState *state)
 			state->next_pull = state->next_item;
 			MemoryContextSwitchTo(state->run_cxt);
 			state->fetch = segment_fetch_begin(state->run_cxt, &state->opts,
-											   pull_request, state,
-											   &state->stats);
+											   state->subid, pull_request,
+											   state, &state->stats);
 		}
 		entry = receive_response(state, req, key);
 		/* the next page is known to be needed only now: a fetch per page */
@@ -1512,6 +1533,9 @@ explain_stats(SegmentScanState *state, ExplainState *es)
 						 buf.len ? " " : "", stats->transport_errors);
 	ExplainPropertyText("Braze Responses", buf.len ? buf.data : "none", es);
 	ExplainPropertyInteger("Braze Bytes Received", "bytes", stats->bytes, es);
+	if (stats->descriptor_waits > 0)
+		ExplainPropertyInteger("Braze Descriptor Waits", NULL,
+							   stats->descriptor_waits, es);
 	ExplainPropertyInteger("Braze Most In Flight", NULL,
 						   stats->max_in_flight, es);
 	if (es->timing)
@@ -1849,6 +1873,19 @@ segment_scan_is_batched(PlanState *ps)
 }
 
 /*
+ * The state of a batched scan, for the entry points join.c calls; an error,
+ * not a crash, for any other node.
+ */
+static SegmentScanState *
+batched_state(ForeignScanState *node)
+{
+	if (!segment_scan_is_batched(&node->ss.ps))
+		elog(ERROR, "segment_fdw: node %d is not a batched foreign scan",
+			 (int) nodeTag(node));
+	return (SegmentScanState *) node->fdw_state;
+}
+
+/*
  * Could a row of the scan have segment_id "id": would it be sent?  Not an
  * empty id (Braze has none), nor one longer than a varchar(n) column holds
  * (its input function would make another id of it).
@@ -1856,7 +1893,7 @@ segment_scan_is_batched(PlanState *ps)
 bool
 segment_scan_id_is_sendable(ForeignScanState *node, const char *id)
 {
-	SegmentScanState *state = (SegmentScanState *) node->fdw_state;
+	SegmentScanState *state = batched_state(node);
 
 	return segment_id_is_sendable(id, state->id_max_chars);
 }
@@ -1871,7 +1908,7 @@ segment_scan_id_is_sendable(ForeignScanState *node, const char *id)
 int64
 segment_scan_begin_batch(ForeignScanState *node, int *round_ids)
 {
-	SegmentScanState *state = (SegmentScanState *) node->fdw_state;
+	SegmentScanState *state = batched_state(node);
 	int64		per_id;
 	MemoryContext oldcxt = MemoryContextSwitchTo(state->run_cxt);
 
@@ -1918,7 +1955,7 @@ uncached_requests(SegmentScanState *state)
 void
 segment_scan_start_batch(ForeignScanState *node, Datum ids)
 {
-	SegmentScanState *state = (SegmentScanState *) node->fdw_state;
+	SegmentScanState *state = batched_state(node);
 	MemoryContext oldcxt;
 	int64		sent;
 
@@ -1935,7 +1972,8 @@ segment_scan_start_batch(ForeignScanState *node, Datum ids)
 	if (sent > 0)
 	{
 		state->fetch = segment_fetch_begin(state->run_cxt, &state->opts,
-										   pull_request, state, &state->stats);
+										   state->subid, pull_request, state,
+										   &state->stats);
 		segment_fetch_start(state->fetch);
 	}
 	MemoryContextSwitchTo(oldcxt);

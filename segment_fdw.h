@@ -23,6 +23,8 @@
 #ifndef SEGMENT_FDW_H
 #define SEGMENT_FDW_H
 
+#include "lib/ilist.h"
+#include "access/xact.h"
 #include "nodes/pathnodes.h"
 #include "nodes/pg_list.h"
 #include "utils/date.h"
@@ -412,6 +414,7 @@ typedef struct SegmentTransfer
 {
 	const SegmentRequest *request;
 	void	   *handle;			/* CURL *, while attached to the multi */
+	dlist_node	node;			/* in http.c's list, while attached */
 	MemoryContext cxt;			/* where the body grows */
 	size_t		max_bytes;
 
@@ -425,6 +428,7 @@ typedef struct SegmentTransfer
 	bool		too_large;		/* body passed max_bytes */
 	bool		out_of_memory;
 	bool		connected;		/* a connection was established */
+	bool		no_descriptor;	/* fd.c allowed no socket for it */
 	long		ratelimit_limit;	/* X-RateLimit-* headers, -1 if absent */
 	long		ratelimit_remaining;
 	long		ratelimit_reset;	/* epoch seconds */
@@ -450,6 +454,7 @@ typedef struct SegmentFetchStats
 	int64		bytes;			/* body bytes received */
 	double		wait_ms;		/* time spent waiting on Braze */
 	int			max_in_flight;
+	int64		descriptor_waits;	/* requests that waited for a descriptor */
 	bool		warned_low;		/* the rate-limit warning was given */
 	int			nstatuses;
 	long		status[SEGMENT_STATUS_SLOTS];	/* responses by status */
@@ -474,6 +479,12 @@ extern void segment_transfer_start(SegmentTransfer *t,
 								   const SegmentHttpConfig *http);
 extern void segment_transfer_abort(SegmentTransfer *t);
 extern double segment_http_wait(long timeout);
+extern int	segment_max_idle_connections;
+extern int	segment_idle_connection_timeout;
+extern int	segment_http_running(void);
+extern bool segment_http_close_idle(void);
+extern int	segment_http_open_sockets(void);
+extern void segment_http_end_of_xact(void);
 extern bool segment_transfer_is_transient(const SegmentTransfer *t);
 extern long segment_transfer_time_left(SegmentTransfer *t,
 									   const SegmentHttpConfig *http);
@@ -492,8 +503,10 @@ extern bool segment_log_requests;
  */
 typedef bool (*SegmentNextRequest) (void *arg, SegmentRequest *req);
 
+extern void segment_fetch_init(void);
 extern SegmentFetch *segment_fetch_begin(MemoryContext parent,
 										 const SegmentFdwOptions *opts,
+										 SubTransactionId owner,
 										 SegmentNextRequest next_request,
 										 void *arg,
 										 SegmentFetchStats *stats);
