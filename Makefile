@@ -5,17 +5,17 @@
 MODULE_big = segment_fdw
 OBJS = \
 	$(WIN32RES) \
-	catalog.o \
-	day.o \
 	endpoint.o \
 	fetch.o \
 	http.o \
 	join.o \
+	list_details.o \
 	option.o \
 	request.o \
 	response.o \
 	segment_fdw.o \
-	url.o
+	url.o \
+	util.o
 
 EXTENSION = segment_fdw
 DATA = segment_fdw--1.0.sql
@@ -32,8 +32,8 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# every object depends on the shared header
-$(OBJS): segment_fdw.h segment_compat.h
+# every object depends on the headers
+$(OBJS): $(wildcard $(srcdir)/*.h)
 
 # side-by-side benchmark against the stand-in API (not part of the tests)
 .PHONY: bench
@@ -50,3 +50,11 @@ print-regress:
 pg_regress_installcheck = PG_BINDIR='$(bindir)' $(srcdir)/test/with-standin \
 	$(top_builddir)/src/test/regress/pg_regress --inputdir=$(srcdir) \
 	--bindir='$(bindir)' $(pg_regress_locale_flags) $(EXTRA_REGRESS_OPTS)
+
+# the layers of the code (segment_util.h draws them): every build checks
+# that a file includes only its own layer's headers and those below
+all: check-layers
+
+.PHONY: check-layers
+check-layers:
+	@$(srcdir)/test/layers $(srcdir)

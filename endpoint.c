@@ -3,7 +3,7 @@
  * endpoint.c
  *		  The endpoints of the Braze API that segment_fdw reads, described
  *		  once for the planner, the requests, the options, IMPORT FOREIGN
- *		  SCHEMA, the parsers and the errors
+ *		  SCHEMA, the parsers and the errors (layer 1, see segment_util.h)
  *
  * GET /segments/data_series gives the daily size of a segment;
  * GET /segments/list the workspace's segments, 100 a page; and
@@ -14,7 +14,7 @@
  */
 #include "postgres.h"
 
-#include "segment_fdw.h"
+#include "segment_api.h"
 
 #define F(f) SEGMENT_FIELD_BIT(SEGMENT_FIELD_##f)
 
@@ -36,16 +36,9 @@ const char *const segment_field_names[SEGMENT_NUM_FIELDS] = {
 	[SEGMENT_FIELD_TEAMS] = "teams",
 };
 
-/* data_series' rows are SegmentRow: its parser, typed for the table */
-static int
-parse_data_series(const SegmentResponse *resp, const char *api_key,
-				  void **rows)
-{
-	return segment_parse_body(resp, api_key, (SegmentRow **) rows);
-}
-
 const SegmentEndpoint segment_endpoints[SEGMENT_NUM_ENDPOINTS] = {
 	[SEGMENT_ENDPOINT_DATA_SERIES] = {
+		.id = SEGMENT_ENDPOINT_DATA_SERIES,
 		.name = "data_series",
 		.path = "/segments/data_series",
 		.params = {SEGMENT_PARAM_SEGMENT_ID, SEGMENT_PARAM_LENGTH, SEGMENT_PARAM_ENDING_AT},
@@ -58,9 +51,9 @@ const SegmentEndpoint segment_endpoints[SEGMENT_NUM_ENDPOINTS] = {
 		.needs_segment = true,
 		.windows = true,
 		.paged = false,
-		.parse = parse_data_series,
 	},
 	[SEGMENT_ENDPOINT_LIST] = {
+		.id = SEGMENT_ENDPOINT_LIST,
 		.name = "list",
 		.path = "/segments/list",
 		.params = {SEGMENT_PARAM_PAGE, SEGMENT_PARAM_SORT_ASC},
@@ -73,9 +66,9 @@ const SegmentEndpoint segment_endpoints[SEGMENT_NUM_ENDPOINTS] = {
 		.needs_segment = false,
 		.windows = false,
 		.paged = true,
-		.parse = segment_parse_list,
 	},
 	[SEGMENT_ENDPOINT_DETAILS] = {
+		.id = SEGMENT_ENDPOINT_DETAILS,
 		.name = "details",
 		.path = "/segments/details",
 		.params = {SEGMENT_PARAM_SEGMENT_ID},
@@ -89,7 +82,6 @@ const SegmentEndpoint segment_endpoints[SEGMENT_NUM_ENDPOINTS] = {
 		.needs_segment = true,
 		.windows = false,
 		.paged = false,
-		.parse = segment_parse_details,
 	},
 };
 

@@ -41,10 +41,12 @@
 #include "common/pg_prng.h"
 #include "lib/ilist.h"
 #include "miscadmin.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "segment_fdw.h"
+#include "segment_fetch.h"
+#include "segment_http.h"
 
 /* Back-off before retry N: base * 2^(N-1), at most the cap, half jittered */
 #define RETRY_BASE_MS 250
@@ -57,12 +59,17 @@
 bool		segment_log_requests = false;
 
 /*
- * One slot of the ring: a transfer, its request, and the memory of both
- * (the request's strings and the body), reset when the slot is reused.
+ * One slot of the ring: a transfer, its retry state, its request, and the
+ * memory of both (the request's strings and the body), reset when the slot
+ * is reused.
  */
 typedef struct FetchSlot
 {
-	SegmentTransfer transfer;
+	SegmentTransfer transfer;	/* http.c's: the latest attempt */
+	int			attempts;		/* tries made */
+	bool		recorded;		/* the latest attempt was counted */
+	bool		waiting;		/* for retry_at */
+	TimestampTz retry_at;
 	SegmentRequest request;
 	MemoryContext cxt;
 } FetchSlot;
@@ -92,9 +99,8 @@ struct SegmentFetch
 /* Every fetch not yet ended, for the transaction callbacks */
 static dlist_head live_fetches = DLIST_STATIC_INIT(live_fetches);
 
-/* The transfer of request number "n", between next_emit and next_start */
-#define TRANSFER(fetch, n) \
-	(&(fetch)->slots[(n) % (fetch)->max_concurrency].transfer)
+/* The slot of request number "n", between next_emit and next_start */
+#define SLOT(fetch, n) (&(fetch)->slots[(n) % (fetch)->max_concurrency])
 
 static void fetch_cleanup(void *arg);
 static void abort_transfers(SegmentFetch *fetch);
@@ -102,24 +108,32 @@ static void xact_callback(XactEvent event, void *arg);
 static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 							 SubTransactionId parentSubid, void *arg);
 static int	running(SegmentFetch *fetch);
-static bool wait_for_descriptor(SegmentFetch *fetch, SegmentTransfer *t,
+static bool wait_for_descriptor(SegmentFetch *fetch, FetchSlot *s,
 								TimestampTz now);
 static bool take_request(SegmentFetch *fetch);
-static void start(SegmentFetch *fetch, SegmentTransfer *t);
+static void start(SegmentFetch *fetch, FetchSlot *s);
 static void start_new(SegmentFetch *fetch);
-static bool succeeded(const SegmentTransfer *t);
-static long retry_delay(SegmentFetch *fetch, SegmentTransfer *t,
+static bool succeeded(const FetchSlot *s);
+static long retry_delay(SegmentFetch *fetch, FetchSlot *s,
 						TimestampTz now);
-static void record_attempt(SegmentFetch *fetch, SegmentTransfer *t);
-static void fill_response(SegmentFetch *fetch, SegmentTransfer *t,
+static void record_attempt(SegmentFetch *fetch, FetchSlot *s);
+static void fill_response(SegmentFetch *fetch, FetchSlot *s,
 						  SegmentResponse *resp);
 
 /*
- * Called by _PG_init: the transaction callbacks.
+ * Called by _PG_init: the setting, and the transaction callbacks.
  */
 void
 segment_fetch_init(void)
 {
+	DefineCustomBoolVariable("segment_fdw.log_requests",
+							 "Logs each request to Braze at LOG level.",
+							 "Each attempt is logged with its URL (never the key), status, bytes, milliseconds and attempt number; without this setting, at DEBUG1.",
+							 &segment_log_requests,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 	RegisterXactCallback(xact_callback, NULL);
 	RegisterSubXactCallback(subxact_callback, NULL);
 }
@@ -272,6 +286,9 @@ take_request(SegmentFetch *fetch)
 	Assert(slot->transfer.handle == NULL);
 	MemoryContextReset(slot->cxt);
 	memset(&slot->transfer, 0, sizeof(SegmentTransfer));
+	slot->attempts = 0;
+	slot->recorded = slot->waiting = false;
+	slot->retry_at = 0;
 	oldcxt = MemoryContextSwitchTo(slot->cxt);
 	found = fetch->next_request(fetch->next_arg, &slot->request);
 	MemoryContextSwitchTo(oldcxt);
@@ -296,22 +313,22 @@ running(SegmentFetch *fetch)
 
 	for (i = fetch->next_emit; i < fetch->next_start; i++)
 	{
-		if (TRANSFER(fetch, i)->handle != NULL)
+		if (SLOT(fetch, i)->transfer.handle != NULL)
 			n++;
 	}
 	return n;
 }
 
 /*
- * Start an attempt of transfer "t".
+ * Start an attempt of the request of slot "s".
  */
 static void
-start(SegmentFetch *fetch, SegmentTransfer *t)
+start(SegmentFetch *fetch, FetchSlot *s)
 {
-	segment_transfer_start(t, &fetch->http);
-	t->attempts++;
-	t->waiting = false;
-	t->recorded = false;
+	segment_transfer_start(&s->transfer, &fetch->http);
+	s->attempts++;
+	s->waiting = false;
+	s->recorded = false;
 	fetch->stats->requests++;
 	fetch->stats->max_in_flight = Max(fetch->stats->max_in_flight,
 									  running(fetch));
@@ -329,7 +346,7 @@ start_new(SegmentFetch *fetch)
 		   take_request(fetch))
 	{
 		fetch->next_start++;
-		start(fetch, TRANSFER(fetch, fetch->next_start - 1));
+		start(fetch, SLOT(fetch, fetch->next_start - 1));
 	}
 }
 
@@ -348,57 +365,57 @@ segment_fetch_start(SegmentFetch *fetch)
 }
 
 /*
- * Did the latest attempt of "t" bring a usable response?
+ * Did the latest attempt of slot "s" bring a usable response?
  */
 static bool
-succeeded(const SegmentTransfer *t)
+succeeded(const FetchSlot *s)
 {
-	return t->result == 0 && t->status == 200;
+	return s->transfer.result == 0 && s->transfer.status == 200;
 }
 
 /*
- * An attempt of "t" found no descriptor for its connection: it never left.
+ * An attempt of slot "s" found no descriptor for its connection: it never left.
  * Make it wait for one, not counted as an attempt, when a running transfer
  * will free a connection (or idle ones could be closed), and keep no more
  * in flight than now run; false when there is no hope.
  */
 static bool
-wait_for_descriptor(SegmentFetch *fetch, SegmentTransfer *t, TimestampTz now)
+wait_for_descriptor(SegmentFetch *fetch, FetchSlot *s, TimestampTz now)
 {
 	if (segment_http_running() == 0 && !segment_http_close_idle())
 		return false;
-	t->attempts--;
+	s->attempts--;
 	fetch->stats->requests--;
 	fetch->stats->descriptor_waits++;
 	fetch->in_flight_cap = Max(1, running(fetch));
-	t->done = false;
-	t->waiting = true;
-	t->retry_at = now;
+	s->transfer.done = false;
+	s->waiting = true;
+	s->retry_at = now;
 	return true;
 }
 
 /*
- * The milliseconds to wait before trying "t" again, or -1 if its failure
+ * The milliseconds to wait before trying slot "s" again, or -1 if its failure
  * is final.  A 429 within max_retry_wait_ms also pauses the whole fetch
  * until the limit resets, so the other requests do not run into it.
  */
 static long
-retry_delay(SegmentFetch *fetch, SegmentTransfer *t, TimestampTz now)
+retry_delay(SegmentFetch *fetch, FetchSlot *s, TimestampTz now)
 {
 	long		backoff;
 
-	if (t->attempts > fetch->max_retries)
+	if (s->attempts > fetch->max_retries)
 		return -1;
 
-	backoff = Min((long) RETRY_BASE_MS << Min(t->attempts - 1, 16),
+	backoff = Min((long) RETRY_BASE_MS << Min(s->attempts - 1, 16),
 				  RETRY_MAX_BACKOFF_MS);
 	backoff = backoff / 2 + (long) pg_prng_uint64_range(&pg_global_prng_state,
 														 0, backoff / 2);
 
-	if (t->result != 0)
-		return segment_transfer_is_transient(t) ? backoff : -1;
+	if (s->transfer.result != 0)
+		return segment_transfer_is_transient(&s->transfer) ? backoff : -1;
 
-	switch (t->status)
+	switch (s->transfer.status)
 	{
 		case 500:
 		case 502:
@@ -411,11 +428,11 @@ retry_delay(SegmentFetch *fetch, SegmentTransfer *t, TimestampTz now)
 				long		wait_ms;
 
 				/* values beyond a day are just "too long": no overflow */
-				if (t->retry_after >= 0)
-					wait_ms = Min(t->retry_after, SECS_PER_DAY) * 1000;
-				else if (t->ratelimit_reset >= 0)
+				if (s->transfer.retry_after >= 0)
+					wait_ms = Min(s->transfer.retry_after, SECS_PER_DAY) * 1000;
+				else if (s->transfer.ratelimit_reset >= 0)
 				{
-					pg_time_t	reset = Min((pg_time_t) t->ratelimit_reset,
+					pg_time_t	reset = Min((pg_time_t) s->transfer.ratelimit_reset,
 											timestamptz_to_time_t(now) + SECS_PER_DAY);
 
 					/* the reset second has to be over, hence + 1 s */
@@ -441,22 +458,22 @@ retry_delay(SegmentFetch *fetch, SegmentTransfer *t, TimestampTz now)
  * its rescans) when the rate limit is nearly used up.
  */
 static void
-record_attempt(SegmentFetch *fetch, SegmentTransfer *t)
+record_attempt(SegmentFetch *fetch, FetchSlot *s)
 {
 	SegmentFetchStats *stats = fetch->stats;
 	int			i;
 
-	stats->bytes += t->len;
-	if (t->result == 0)
+	stats->bytes += s->transfer.len;
+	if (s->transfer.result == 0)
 	{
 		for (i = 0; i < stats->nstatuses; i++)
 		{
-			if (stats->status[i] == t->status)
+			if (stats->status[i] == s->transfer.status)
 				break;
 		}
 		if (i == stats->nstatuses && i < SEGMENT_STATUS_SLOTS)
 		{
-			stats->status[i] = t->status;
+			stats->status[i] = s->transfer.status;
 			stats->status_count[i] = 0;
 			stats->nstatuses++;
 		}
@@ -465,8 +482,8 @@ record_attempt(SegmentFetch *fetch, SegmentTransfer *t)
 
 		ereport(segment_log_requests ? LOG : DEBUG1,
 				(errmsg_internal("segment_fdw: GET %s: HTTP %ld, %zu bytes, %.1f ms, attempt %d",
-								 t->request->url, t->status, t->len,
-								 t->elapsed_ms, t->attempts),
+								 s->transfer.request->url, s->transfer.status, s->transfer.len,
+								 s->transfer.elapsed_ms, s->attempts),
 				 errhidestmt(true)));
 	}
 	else
@@ -475,44 +492,44 @@ record_attempt(SegmentFetch *fetch, SegmentTransfer *t)
 		stats->transport_errors++;
 		ereport(segment_log_requests ? LOG : DEBUG1,
 				(errmsg_internal("segment_fdw: GET %s: no response (%s), %.1f ms, attempt %d",
-								 t->request->url,
-								 t->errbuf[0] ? t->errbuf : "transfer failed",
-								 t->elapsed_ms, t->attempts),
+								 s->transfer.request->url,
+								 s->transfer.errbuf[0] ? s->transfer.errbuf : "transfer failed",
+								 s->transfer.elapsed_ms, s->attempts),
 				 errhidestmt(true)));
 	}
 
-	if (!stats->warned_low && t->ratelimit_limit > 0 &&
-		t->ratelimit_remaining >= 0 &&
-		t->ratelimit_remaining < t->ratelimit_limit * RATELIMIT_WARN_FRACTION)
+	if (!stats->warned_low && s->transfer.ratelimit_limit > 0 &&
+		s->transfer.ratelimit_remaining >= 0 &&
+		s->transfer.ratelimit_remaining < s->transfer.ratelimit_limit * RATELIMIT_WARN_FRACTION)
 	{
 		stats->warned_low = true;
 		ereport(WARNING,
 				(errmsg("Braze rate limit nearly used up: %ld of %ld requests left",
-						t->ratelimit_remaining, t->ratelimit_limit),
-				 t->ratelimit_reset >= 0 ?
+						s->transfer.ratelimit_remaining, s->transfer.ratelimit_limit),
+				 s->transfer.ratelimit_reset >= 0 ?
 				 errhint("The limit resets at %s.",
-						 timestamptz_to_str(time_t_to_timestamptz((pg_time_t) t->ratelimit_reset))) : 0));
+						 timestamptz_to_str(time_t_to_timestamptz((pg_time_t) s->transfer.ratelimit_reset))) : 0));
 	}
 }
 
 /*
- * Hand transfer "t" to the caller as a response; the body becomes the
+ * Hand slot "s"'s transfer to the caller as a response; the body becomes the
  * caller's (see segment_fetch_release_body).
  */
 static void
-fill_response(SegmentFetch *fetch, SegmentTransfer *t, SegmentResponse *resp)
+fill_response(SegmentFetch *fetch, FetchSlot *s, SegmentResponse *resp)
 {
-	resp->request = t->request;
-	resp->status = t->status;
-	resp->body = t->body ? t->body : MemoryContextAllocZero(fetch->cxt, 1);
-	resp->len = t->len;
-	resp->attempts = t->attempts;
-	resp->ratelimit_reset = t->ratelimit_reset;
-	resp->retry_after = t->retry_after;
+	resp->request = s->transfer.request;
+	resp->status = s->transfer.status;
+	resp->body = s->transfer.body ? s->transfer.body : MemoryContextAllocZero(fetch->cxt, 1);
+	resp->len = s->transfer.len;
+	resp->attempts = s->attempts;
+	resp->ratelimit_reset = s->transfer.ratelimit_reset;
+	resp->retry_after = s->transfer.retry_after;
 	resp->max_retry_wait_ms = fetch->max_retry_wait_ms;
-	resp->out_of_retries = (t->attempts > fetch->max_retries);
-	t->body = NULL;
-	t->len = t->cap = 0;
+	resp->out_of_retries = (s->attempts > fetch->max_retries);
+	s->transfer.body = NULL;
+	s->transfer.len = s->transfer.cap = 0;
 }
 
 /*
@@ -532,14 +549,14 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 		TimestampTz wake = 0;
-		SegmentTransfer *head;
+		FetchSlot *head;
 		long		timeout = -1;
 		int64		i;
 
 		/* transfers out of time end as timed out; wake for the next one */
 		for (i = fetch->next_emit; i < fetch->next_start; i++)
 		{
-			long		left = segment_transfer_time_left(TRANSFER(fetch, i),
+			long		left = segment_transfer_time_left(&SLOT(fetch, i)->transfer,
 														  &fetch->http);
 
 			if (left > 0 && (timeout < 0 || left < timeout))
@@ -549,29 +566,29 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 		/* attempts that ended: count them, retry or fail */
 		for (i = fetch->next_emit; i < fetch->next_start; i++)
 		{
-			SegmentTransfer *t = TRANSFER(fetch, i);
+			FetchSlot *s = SLOT(fetch, i);
 			long		delay;
 
-			if (!t->done || t->recorded)
+			if (!s->transfer.done || s->recorded)
 				continue;
-			if (t->no_descriptor && wait_for_descriptor(fetch, t, now))
+			if (s->transfer.no_descriptor && wait_for_descriptor(fetch, s, now))
 				continue;
-			record_attempt(fetch, t);
-			t->recorded = true;
-			if (succeeded(t))
+			record_attempt(fetch, s);
+			s->recorded = true;
+			if (succeeded(s))
 				continue;
 
-			delay = retry_delay(fetch, t, now);
+			delay = retry_delay(fetch, s, now);
 			if (delay < 0)
 			{
-				if (t->result != 0)
-					segment_report_transfer_error(t, &fetch->http, t->attempts);
-				fill_response(fetch, t, resp);
+				if (s->transfer.result != 0)
+					segment_report_transfer_error(&s->transfer, &fetch->http, s->attempts);
+				fill_response(fetch, s, resp);
 				segment_report_http_error(resp, fetch->api_key);
 			}
-			t->done = false;
-			t->waiting = true;
-			t->retry_at = TimestampTzPlusMilliseconds(now, delay);
+			s->transfer.done = false;
+			s->waiting = true;
+			s->retry_at = TimestampTzPlusMilliseconds(now, delay);
 			fetch->stats->retries++;
 		}
 
@@ -580,11 +597,11 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 		{
 			for (i = fetch->next_emit; i < fetch->next_start; i++)
 			{
-				SegmentTransfer *t = TRANSFER(fetch, i);
+				FetchSlot *s = SLOT(fetch, i);
 
-				if (t->waiting && now >= t->retry_at &&
+				if (s->waiting && now >= s->retry_at &&
 					running(fetch) < fetch->in_flight_cap)
-					start(fetch, t);
+					start(fetch, s);
 			}
 			start_new(fetch);
 		}
@@ -597,8 +614,8 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 		}
 		else
 		{
-			head = TRANSFER(fetch, fetch->next_emit);
-			if (head->done && head->recorded && succeeded(head))
+			head = SLOT(fetch, fetch->next_emit);
+			if (head->transfer.done && head->recorded && succeeded(head))
 			{
 				fetch->next_emit++;
 				fill_response(fetch, head, resp);
@@ -613,10 +630,10 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 		{
 			for (i = fetch->next_emit; i < fetch->next_start; i++)
 			{
-				SegmentTransfer *t = TRANSFER(fetch, i);
+				FetchSlot *s = SLOT(fetch, i);
 
-				if (t->waiting && (wake == 0 || t->retry_at < wake))
-					wake = t->retry_at;
+				if (s->waiting && (wake == 0 || s->retry_at < wake))
+					wake = s->retry_at;
 			}
 		}
 		if (wake != 0)

@@ -47,10 +47,11 @@
 #include "portability/instr_time.h"
 #include "storage/fd.h"
 #include "storage/latch.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
-#include "segment_fdw.h"
+#include "segment_http.h"
 
 /* Easy handles kept for reuse (memory only: connections are the multi's) */
 #define MAX_POOLED_HANDLES 16
@@ -118,6 +119,38 @@ static void release_handle(CURL *easy);
 static void drive(curl_socket_t fd, int ev_bitmask);
 pg_noreturn static void report_no_descriptor(const SegmentRequest *req);
 static uint32 wait_event(void);
+
+/*
+ * Called by _PG_init: the settings of URLs and connections.
+ */
+void
+segment_http_init(void)
+{
+	DefineCustomStringVariable("segment_fdw.allowed_urls",
+							   "URL bases that servers owned by roles other than superusers may use.",
+							   "A comma-separated list of URLs; a server's url falls under one when scheme, host and port are the same and its path is the base's path or below it.  Braze's REST endpoints are always allowed.",
+							   &segment_allowed_urls,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   segment_check_allowed_urls, NULL, NULL);
+	DefineCustomIntVariable("segment_fdw.max_idle_connections",
+							"Connections to Braze a backend keeps open between requests.",
+							"Connections beyond it are closed as their requests end; 0 closes each one when its request ends.",
+							&segment_max_idle_connections,
+							8, 0, 64,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("segment_fdw.idle_connection_timeout",
+							"Time after which a backend's idle connections to Braze are closed.",
+							"A connection idle for longer is never used again, and the first transaction to end after the backend left them all idle that long closes them.",
+							&segment_idle_connection_timeout,
+							60000, 0, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+}
 
 /*
  * Create the backend's multi handle on first use, or again after curl gave
@@ -904,7 +937,7 @@ report_no_descriptor(const SegmentRequest *req)
 			 errmsg("could not connect to Braze"),
 			 errdetail("There are too many open files on the local server."),
 			 errhint("Raise max_files_per_process, or lower the server's max_concurrency."),
-			 req ? segment_request_errcontext(req) : 0));
+			 req ? segment_request_errcontext(req->target) : 0));
 }
 
 /*
@@ -926,13 +959,13 @@ segment_report_transfer_error(const SegmentTransfer *t,
 				 errmsg("response from Braze exceeds max_response_bytes (%d bytes)",
 						http->max_response_bytes),
 				 errhint("A real response is a few kilobytes; check the server's url, or raise max_response_bytes."),
-				 segment_request_errcontext(t->request)));
+				 segment_request_errcontext(t->request->target)));
 
 	if (t->out_of_memory)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory while receiving a response from Braze"),
-				 segment_request_errcontext(t->request)));
+				 segment_request_errcontext(t->request->target)));
 
 	if (t->no_descriptor)
 		report_no_descriptor(t->request);
@@ -948,13 +981,13 @@ segment_report_transfer_error(const SegmentTransfer *t,
 						 errmsg("could not connect to Braze within connect_timeout_ms (%d ms)%s",
 								http->connect_timeout_ms, tries),
 						 errdetail_internal("%s", reason),
-						 segment_request_errcontext(t->request)));
+						 segment_request_errcontext(t->request->target)));
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("request to Braze did not complete within timeout_ms (%d ms)%s",
 							http->timeout_ms, tries),
 					 errdetail_internal("%s", reason),
-					 segment_request_errcontext(t->request)));
+					 segment_request_errcontext(t->request->target)));
 			break;
 
 		case CURLE_COULDNT_RESOLVE_PROXY:
@@ -968,7 +1001,7 @@ segment_report_transfer_error(const SegmentTransfer *t,
 					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
 					 errmsg("could not connect to Braze%s", tries),
 					 errdetail_internal("%s", reason),
-					 segment_request_errcontext(t->request)));
+					 segment_request_errcontext(t->request->target)));
 			break;
 
 		default:
@@ -976,6 +1009,6 @@ segment_report_transfer_error(const SegmentTransfer *t,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("request to Braze failed%s", tries),
 					 errdetail_internal("%s", reason),
-					 segment_request_errcontext(t->request)));
+					 segment_request_errcontext(t->request->target)));
 	}
 }

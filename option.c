@@ -31,7 +31,8 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
-#include "segment_fdw.h"
+#include "segment_http.h"
+#include "segment_options.h"
 
 /*
  * Describes a valid option: its name, the catalog of the object it may be

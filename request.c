@@ -34,7 +34,8 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
-#include "segment_fdw.h"
+#include "segment_http.h"
+#include "segment_request.h"
 
 /* A range of days, inclusive; DATEVAL_NOBEGIN / NOEND when unbounded */
 typedef struct DayRange
@@ -86,9 +87,9 @@ static List *add_segments(List *segments, bool *constrained,
 static void gather_values(const SegmentFdwOptions *opts, Oid time_type,
 						  int id_max_chars, const SegmentCondValue *vals,
 						  int nvals, PlanValues *in);
-static void emit_requests(SegmentPlan *plan, const SegmentFdwOptions *opts,
+static void emit_requests(SegmentRequestList *list, const SegmentFdwOptions *opts,
 						  PlanValues *in);
-static void refuse_unsendable(SegmentPlan *plan, const PlanValues *in);
+static void refuse_unsendable(SegmentRequestList *list, const PlanValues *in);
 static void narrow_to_ranges(DayRange *range, const SegmentWindow *ranges,
 							 int n);
 
@@ -173,10 +174,6 @@ static const Oid text_types[] = {TEXTOID, VARCHAROID, InvalidOid};
 static const Oid integer_types[] = {INT2OID, INT4OID, INT8OID, InvalidOid};
 static const Oid timestamptz_types[] = {TIMESTAMPTZOID, InvalidOid};
 
-/* the types a time bound can be turned into days from (bound_to_day) */
-const Oid	segment_time_types[] = {DATEOID, TIMESTAMPOID, TIMESTAMPTZOID,
-	TEXTOID, VARCHAROID, InvalidOid};
-
 const SegmentCondDesc segment_conds[SEGMENT_NUM_CONDS] = {
 	/* text_ops also compares text with name: values must be text */
 	[SEGMENT_COND_SEGMENT_EQ] = {SEGMENT_FIELD_SEGMENT_ID, COMPARE_EQ, false, text_types, "segment_id = ", ""},
@@ -194,20 +191,6 @@ const SegmentCondDesc segment_conds[SEGMENT_NUM_CONDS] = {
 	/* made of the conditions above (or_cond_is_pushable) */
 	[SEGMENT_COND_TIME_OR] = {SEGMENT_FIELD_TIME, COMPARE_INVALID, false, NULL, "time ranges: ", ""},
 };
-
-/*
- * Is "type" in the InvalidOid-terminated list "types"?
- */
-bool
-segment_type_in(Oid type, const Oid *types)
-{
-	for (; OidIsValid(*types); types++)
-	{
-		if (*types == type)
-			return true;
-	}
-	return false;
-}
 
 /*
  * Is "kind" a condition on time that narrows the days by itself?
@@ -1067,12 +1050,12 @@ check_segment_id(const char *id)
 }
 
 /*
- * Build the plan of the requests a scan sends, from the values its
+ * Build the list of the requests a scan sends, from the values its
  * conditions had when it started; "time_type" is the type of the time
- * column.  A plan with no request means no row can match.  Values the API
+ * column.  A list with no request means no row can match.  Values the API
  * cannot take (a day out of its years, an infinite ending_at, an overlong
  * segment_id) are refused here, before anything is sent; the number of
- * requests is not (segment_plan_check_cap), so that EXPLAIN shows it.
+ * requests is not (segment_requests_check_cap), so that EXPLAIN shows it.
  *
  * Normal mode: each segment's day range is cut into windows of at most
  * SEGMENT_WINDOW_DAYS days (or, for time IN (...), into windows that hold
@@ -1087,34 +1070,34 @@ check_segment_id(const char *id)
  * the API returns is kept and carries them.
  *
  * Details: one request per segment.  List: page 0, and each next page once
- * the one before came full (segment_plan_next_page).
+ * the one before came full (segment_requests_next_page).
  *
  * The values are gathered first (gather_values), then turned into requests
  * (emit_requests), which are checked (refuse_unsendable).
  */
-SegmentPlan *
-segment_plan_build(const SegmentFdwOptions *opts, Oid time_type,
+SegmentRequestList *
+segment_requests_build(const SegmentFdwOptions *opts, Oid time_type,
 				   int id_max_chars, const SegmentCondValue *vals, int nvals)
 {
-	SegmentPlan *plan = palloc0(sizeof(SegmentPlan));
+	SegmentRequestList *list = palloc0(sizeof(SegmentRequestList));
 	PlanValues	in;
 
-	plan->endpoint = &segment_endpoints[opts->endpoint];
-	plan->url = opts->url;
-	if (plan->endpoint->paged)
+	list->endpoint = &segment_endpoints[opts->endpoint];
+	list->url = opts->url;
+	if (list->endpoint->paged)
 	{
 		/* list: page 0 first; the pages after it as the full ones come */
-		plan->nsegments = 0;
-		plan->windows_per_segment = 1;
-		plan->nrequests = 1;
-		return plan;
+		list->nsegments = 0;
+		list->windows_per_segment = 1;
+		list->nrequests = 1;
+		return list;
 	}
 
 	gather_values(opts, time_type, id_max_chars, vals, nvals, &in);
-	emit_requests(plan, opts, &in);
-	if (plan->nrequests > 0)
-		refuse_unsendable(plan, &in);
-	return plan;
+	emit_requests(list, opts, &in);
+	if (list->nrequests > 0)
+		refuse_unsendable(list, &in);
+	return list;
 }
 
 /*
@@ -1220,77 +1203,77 @@ gather_values(const SegmentFdwOptions *opts, Oid time_type, int id_max_chars,
 }
 
 /*
- * Turn what the conditions say into the plan's requests: its segments and
+ * Turn what the conditions say into the list's requests: its segments and
  * each one's windows (one request for details and parameter mode).
  */
 static void
-emit_requests(SegmentPlan *plan, const SegmentFdwOptions *opts,
+emit_requests(SegmentRequestList *list, const SegmentFdwOptions *opts,
 			  PlanValues *in)
 {
 	ListCell   *lc;
 	int			i;
 
-	plan->parameter_mode = in->parameter_mode && plan->endpoint->windows;
-	if (!plan->endpoint->windows)
+	list->parameter_mode = in->parameter_mode && list->endpoint->windows;
+	if (!list->endpoint->windows)
 	{
 		/* details: one request per segment */
-		plan->windows_per_segment = in->range.empty ? 0 : 1;
+		list->windows_per_segment = in->range.empty ? 0 : 1;
 	}
-	else if (plan->parameter_mode)
+	else if (list->parameter_mode)
 	{
-		plan->length = in->have_length ? (int) in->length : opts->default_days;
-		plan->ending_at_value = in->ending_at_value;
-		plan->lo = DATEVAL_NOBEGIN;
-		plan->hi = DATEVAL_NOEND;
-		plan->windows_per_segment = in->range.empty ? 0 : 1;
+		list->length = in->have_length ? (int) in->length : opts->default_days;
+		list->ending_at_value = in->ending_at_value;
+		list->lo = DATEVAL_NOBEGIN;
+		list->hi = DATEVAL_NOEND;
+		list->windows_per_segment = in->range.empty ? 0 : 1;
 	}
 	else
 	{
 		finish_range(&in->range, opts->default_days);
-		plan->lo = in->range.lo;
-		plan->hi = in->range.hi;
+		list->lo = in->range.lo;
+		list->hi = in->range.hi;
 		if (in->range.empty)
-			plan->windows_per_segment = 0;
+			list->windows_per_segment = 0;
 		else if (in->nranges >= 0)
-			plan->windows_per_segment = cut_into_windows(in->ranges,
+			list->windows_per_segment = cut_into_windows(in->ranges,
 														 in->nranges,
 														 in->range.lo,
 														 in->range.hi,
-														 &plan->windows);
+														 &list->windows);
 		else
-			plan->windows_per_segment =
+			list->windows_per_segment =
 				((int64) in->range.hi - in->range.lo) / SEGMENT_WINDOW_DAYS + 1;
 	}
-	if (plan->windows_per_segment == 0)
+	if (list->windows_per_segment == 0)
 		in->segments = NIL;
 
-	plan->nsegments = list_length(in->segments);
-	plan->segments = palloc(sizeof(char *) * Max(plan->nsegments, 1));
+	list->nsegments = list_length(in->segments);
+	list->segments = palloc(sizeof(char *) * Max(list->nsegments, 1));
 	i = 0;
 	foreach(lc, in->segments)
-		plan->segments[i++] = (char *) lfirst(lc);
-	plan->nrequests = plan->nsegments * plan->windows_per_segment;
+		list->segments[i++] = (char *) lfirst(lc);
+	list->nrequests = list->nsegments * list->windows_per_segment;
 }
 
 /*
- * Refuse what a plan would send and the API cannot take: an overlong
+ * Refuse what a list would send and the API cannot take: an overlong
  * segment_id, an infinite or out-of-range ending_at, a day before the
  * year 1.
  */
 static void
-refuse_unsendable(SegmentPlan *plan, const PlanValues *in)
+refuse_unsendable(SegmentRequestList *list, const PlanValues *in)
 {
 	int			i;
 
-	for (i = 0; i < plan->nsegments; i++)
-		check_segment_id(plan->segments[i]);
-	if (plan->parameter_mode && in->have_ending_at)
+	for (i = 0; i < list->nsegments; i++)
+		check_segment_id(list->segments[i]);
+	if (list->parameter_mode && in->have_ending_at)
 	{
 		/*
 		 * In UTC: the API reads the date as written, so the session's
 		 * TimeZone must not change which days come.
 		 */
-		TimestampTz ts = DatumGetTimestampTz(plan->ending_at_value);
+		TimestampTz ts = DatumGetTimestampTz(list->ending_at_value);
 		int			utc = 0;
 
 		if (TIMESTAMP_NOT_FINITE(ts))
@@ -1300,75 +1283,75 @@ refuse_unsendable(SegmentPlan *plan, const PlanValues *in)
 							TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity"),
 					 errdetail("Braze takes a date and time for ending_at."),
 					 errhint("Leave ending_at out of the query to end the series at the time of the request.")));
-		plan->ending_at = JsonEncodeDateTime(NULL, plan->ending_at_value,
+		list->ending_at = JsonEncodeDateTime(NULL, list->ending_at_value,
 											 TIMESTAMPTZOID, &utc);
 		/* its day in UTC: TimestampTz and DateADT share an epoch */
 		check_sent_day((DateADT) ((ts - (ts < 0 ? USECS_PER_DAY - 1 : 0)) / USECS_PER_DAY),
-					   plan->ending_at, true);
+					   list->ending_at, true);
 	}
-	else if (!plan->parameter_mode && plan->endpoint->windows)
+	else if (!list->parameter_mode && list->endpoint->windows)
 	{
 		SegmentRequest first;
 
 		/* the earliest ending_at is the first window's */
-		segment_plan_request(plan, 0, &first);
+		segment_requests_get(list, 0, &first);
 		check_sent_day(first.last_day + 2, first.ending_at, false);
 	}
 }
 
 /*
- * Fill in request "i" of "plan" (0 <= i < nrequests), in the current memory
+ * Fill in request "i" of "list" (0 <= i < nrequests), in the current memory
  * context.
  */
 void
-segment_plan_request(const SegmentPlan *plan, int64 i, SegmentRequest *req)
+segment_requests_get(const SegmentRequestList *list, int64 i, SegmentRequest *req)
 {
-	int64		w = i % plan->windows_per_segment;
+	int64		w = i % list->windows_per_segment;
 
-	Assert(i >= 0 && i < plan->nrequests);
+	Assert(i >= 0 && i < list->nrequests);
 	memset(req, 0, sizeof(SegmentRequest));
-	req->endpoint = plan->endpoint;
+	req->endpoint = list->endpoint;
 	req->length_isnull = true;
 	req->ending_at_isnull = true;
-	if (plan->endpoint->paged)
+	if (list->endpoint->paged)
 	{
 		req->page = i;
-		segment_url_for_request(plan->url, req);
+		segment_url_for_request(list->url, req);
 		return;
 	}
-	req->segment_id = plan->segments[i / plan->windows_per_segment];
-	if (!plan->endpoint->windows)
+	req->segment_id = list->segments[i / list->windows_per_segment];
+	if (!list->endpoint->windows)
 	{
 		/* details: the segment alone */
 	}
-	else if (plan->parameter_mode)
+	else if (list->parameter_mode)
 	{
-		req->length = plan->length;
-		req->ending_at = plan->ending_at;
+		req->length = list->length;
+		req->ending_at = list->ending_at;
 		req->first_day = DATEVAL_NOBEGIN;
 		req->last_day = DATEVAL_NOEND;
 		req->length_isnull = false;
-		req->ending_at_value = plan->ending_at_value;
-		req->ending_at_isnull = (plan->ending_at == NULL);
+		req->ending_at_value = list->ending_at_value;
+		req->ending_at_isnull = (list->ending_at == NULL);
 	}
 	else
 	{
-		if (plan->windows)
+		if (list->windows)
 		{
-			req->first_day = plan->windows[w].first_day;
-			req->last_day = plan->windows[w].last_day;
+			req->first_day = list->windows[w].first_day;
+			req->last_day = list->windows[w].last_day;
 		}
 		else
 		{
-			req->first_day = plan->lo + (DateADT) (w * SEGMENT_WINDOW_DAYS);
-			req->last_day = Min(plan->hi, req->first_day + SEGMENT_WINDOW_DAYS - 1);
+			req->first_day = list->lo + (DateADT) (w * SEGMENT_WINDOW_DAYS);
+			req->last_day = Min(list->hi, req->first_day + SEGMENT_WINDOW_DAYS - 1);
 		}
 		req->length = req->last_day - req->first_day + 3;
 		req->ending_at = segment_format_day(req->last_day + 2);
 		req->length_isnull = true;
 		req->ending_at_isnull = true;
 	}
-	segment_url_for_request(plan->url, req);
+	segment_url_for_request(list->url, req);
 }
 
 /*
@@ -1377,20 +1360,20 @@ segment_plan_request(const SegmentPlan *plan, int64 i, SegmentRequest *req)
  * thousands of requests, nor build them.
  */
 void
-segment_plan_check_cap(const SegmentPlan *plan, const char *relname,
+segment_requests_check_cap(const SegmentRequestList *list, const char *relname,
 					   int max_requests)
 {
-	if (plan->nrequests <= max_requests)
+	if (list->nrequests <= max_requests)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 			 errmsg("a scan of foreign table \"%s\" would send " INT64_FORMAT " requests to Braze, more than max_requests (%d)",
-					relname, plan->nrequests, max_requests),
-			 (plan->parameter_mode || !plan->endpoint->windows) ?
+					relname, list->nrequests, max_requests),
+			 (list->parameter_mode || !list->endpoint->windows) ?
 			 errdetail("Segments: %d; requests per segment: 1.",
-					   plan->nsegments) :
+					   list->nsegments) :
 			 errdetail("Segments: %d; requests per segment: " INT64_FORMAT ", one per %d days.",
-					   plan->nsegments, plan->windows_per_segment,
+					   list->nsegments, list->windows_per_segment,
 					   SEGMENT_WINDOW_DAYS),
 			 errhint("Narrow the time range or the segments of the query, or raise the server option max_requests.")));
 }
@@ -1401,7 +1384,7 @@ segment_plan_check_cap(const SegmentPlan *plan, const char *relname,
  * max_requests together, before it sends any.
  */
 void
-segment_plan_refuse_batch(const char *relname, int max_requests,
+segment_requests_refuse_batch(const char *relname, int max_requests,
 						  int64 before, int64 round)
 {
 	ereport(ERROR,
@@ -1414,28 +1397,28 @@ segment_plan_refuse_batch(const char *relname, int max_requests,
 }
 
 /*
- * A paged plan received a full page (the last of those it knew): the next
+ * A paged list received a full page (the last of those it knew): the next
  * page is needed too.  Refused, before it is asked, if it would make the
  * run send more than max_requests.
  */
 void
-segment_plan_next_page(SegmentPlan *plan, const char *relname,
+segment_requests_next_page(SegmentRequestList *list, const char *relname,
 					   int max_requests)
 {
-	Assert(plan->endpoint->paged);
-	if (plan->nrequests + 1 > max_requests)
+	Assert(list->endpoint->paged);
+	if (list->nrequests + 1 > max_requests)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("a scan of foreign table \"%s\" would send more than max_requests (%d) requests to Braze",
 						relname, max_requests),
-				 plan->nrequests == 1 ?
+				 list->nrequests == 1 ?
 				 errdetail("Page 0 of GET %s was full (%d segments), so page 1 would be needed.",
-						   plan->endpoint->path, SEGMENT_LIST_PAGE_SIZE) :
+						   list->endpoint->path, SEGMENT_LIST_PAGE_SIZE) :
 				 errdetail("Pages 0 to " INT64_FORMAT " of GET %s were full (%d segments each), so page " INT64_FORMAT " would be needed.",
-						   plan->nrequests - 1, plan->endpoint->path,
-						   SEGMENT_LIST_PAGE_SIZE, plan->nrequests),
+						   list->nrequests - 1, list->endpoint->path,
+						   SEGMENT_LIST_PAGE_SIZE, list->nrequests),
 				 errhint("Raise the server option max_requests.")));
-	plan->nrequests++;
+	list->nrequests++;
 }
 
 /*

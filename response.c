@@ -23,7 +23,7 @@
 #include "miscadmin.h"
 #include "utils/timestamp.h"
 
-#include "segment_fdw.h"
+#include "segment_json.h"
 
 /* How much of a body an error message quotes, and of any other remote text */
 #define BODY_EXCERPT_BYTES 200
@@ -105,7 +105,7 @@ segment_parse_json(const SegmentResponse *resp, size_t max_bytes, bool quiet)
 				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 				 errmsg("invalid JSON in response from Braze: NUL character at byte %zu",
 						(size_t) (nul - resp->body)),
-				 segment_request_errcontext(resp->request)));
+				 segment_request_errcontext(resp->request->target)));
 	}
 
 	tok = json_tokener_new();
@@ -148,7 +148,7 @@ segment_parse_json(const SegmentResponse *resp, size_t max_bytes, bool quiet)
 					(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 					 errmsg("invalid JSON in response from Braze: unexpected data after the value at byte %zu",
 							(size_t) end),
-					 segment_request_errcontext(resp->request)));
+					 segment_request_errcontext(resp->request->target)));
 		}
 		return root;
 	}
@@ -162,12 +162,12 @@ segment_parse_json(const SegmentResponse *resp, size_t max_bytes, bool quiet)
 				 errmsg("invalid JSON in response from Braze: the body ends after %zu bytes, in the middle of a value",
 						resp->len),
 				 errdetail("The response was truncated."),
-				 segment_request_errcontext(resp->request)));
+				 segment_request_errcontext(resp->request->target)));
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 			 errmsg("invalid JSON in response from Braze: %s at byte %zu",
 					json_tokener_error_desc(jerr), (size_t) end),
-			 segment_request_errcontext(resp->request)));
+			 segment_request_errcontext(resp->request->target)));
 	return NULL;				/* keep compiler quiet */
 }
 
@@ -238,14 +238,14 @@ report_row_problem(RowProblem problem, json_object *row, size_t i,
 					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 					 errmsg("invalid response from Braze: element %zu of \"data\" is not an object",
 							i + 1),
-					 segment_request_errcontext(resp->request)));
+					 segment_request_errcontext(resp->request->target)));
 			break;
 		case ROW_NO_TIME:
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 					 errmsg("invalid response from Braze: element %zu of \"data\" has no \"time\" string",
 							i + 1),
-					 segment_request_errcontext(resp->request)));
+					 segment_request_errcontext(resp->request->target)));
 			break;
 		case ROW_BAD_TIME:
 			time = json_object_object_get(row, "time");
@@ -256,28 +256,28 @@ report_row_problem(RowProblem problem, json_object *row, size_t i,
 							remote_text(json_object_get_string(time),
 										json_object_get_string_len(time),
 										api_key, TIME_TEXT_MAX_BYTES)),
-					 segment_request_errcontext(resp->request)));
+					 segment_request_errcontext(resp->request->target)));
 			break;
 		case ROW_NO_SIZE:
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 					 errmsg("invalid response from Braze: element %zu of \"data\" has no integer \"size\"",
 							i + 1),
-					 segment_request_errcontext(resp->request)));
+					 segment_request_errcontext(resp->request->target)));
 			break;
 		case ROW_NEGATIVE_SIZE:
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 					 errmsg("invalid response from Braze: \"size\" of element %zu is negative",
 							i + 1),
-					 segment_request_errcontext(resp->request)));
+					 segment_request_errcontext(resp->request->target)));
 			break;
 		case ROW_SIZE_OUT_OF_RANGE:
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("invalid response from Braze: \"size\" of element %zu is out of range for bigint",
 							i + 1),
-					 segment_request_errcontext(resp->request)));
+					 segment_request_errcontext(resp->request->target)));
 			break;
 	}
 }
@@ -309,12 +309,12 @@ parse_body_tree(const SegmentResponse *resp, const char *api_key,
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 					 errmsg("invalid response from Braze: no \"data\""),
-					 segment_request_errcontext(resp->request)));
+					 segment_request_errcontext(resp->request->target)));
 		if (!json_object_is_type(data, json_type_array))
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 					 errmsg("invalid response from Braze: \"data\" is not an array"),
-					 segment_request_errcontext(resp->request)));
+					 segment_request_errcontext(resp->request->target)));
 
 		n = json_object_array_length(data);
 		result = palloc_extended(sizeof(SegmentRow) * Max(n, 1), MCXT_ALLOC_HUGE);
@@ -375,13 +375,13 @@ walk_bad_json(BodyWalk *w, size_t at, enum json_tokener_error jerr)
 				 errmsg("invalid JSON in response from Braze: the body ends after %zu bytes, in the middle of a value",
 						w->len),
 				 errdetail("The response was truncated."),
-				 segment_request_errcontext(w->resp->request)));
+				 segment_request_errcontext(w->resp->request->target)));
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 			 errmsg("invalid JSON in response from Braze: %s at byte %zu",
 					jerr == json_tokener_success ? "unexpected character" :
 					json_tokener_error_desc(jerr), at),
-			 segment_request_errcontext(w->resp->request)));
+			 segment_request_errcontext(w->resp->request->target)));
 	return false;				/* keep compiler quiet */
 }
 
@@ -396,7 +396,7 @@ walk_bad_shape(BodyWalk *w, const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("invalid response from Braze: %s", what),
-				 segment_request_errcontext(w->resp->request)));
+				 segment_request_errcontext(w->resp->request->target)));
 	return false;
 }
 
@@ -465,7 +465,7 @@ walk_value(BodyWalk *w, json_tokener *tok, const char *what)
 					 errmsg("invalid response from Braze: %s is larger than %d bytes",
 							what, VALUE_MAX_BYTES),
 					 errdetail("The value starts at byte %zu.", w->pos),
-					 segment_request_errcontext(w->resp->request)));
+					 segment_request_errcontext(w->resp->request->target)));
 		return false;
 	}
 	if (jerr != json_tokener_success)
@@ -570,7 +570,7 @@ walk_body(BodyWalk *w)
 						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 						 errmsg("invalid response from Braze: member \"%s\" appears twice",
 								is_data ? "data" : "message"),
-						 segment_request_errcontext(w->resp->request)));
+						 segment_request_errcontext(w->resp->request->target)));
 			return false;
 		}
 		if (is_data)
@@ -609,7 +609,7 @@ walk_body(BodyWalk *w)
 					(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 					 errmsg("invalid JSON in response from Braze: unexpected data after the value at byte %zu",
 							w->pos),
-					 segment_request_errcontext(w->resp->request)));
+					 segment_request_errcontext(w->resp->request->target)));
 		return false;
 	}
 	if (!seen_message)
@@ -620,7 +620,7 @@ walk_body(BodyWalk *w)
 }
 
 /*
- * The fast path of segment_parse_body.  json-c has no streaming interface,
+ * The fast path of parse_data_series.  json-c has no streaming interface,
  * and a tree of a whole body costs about 29 bytes of memory per byte of
  * body for rows, and up to 264 for other JSON (empty objects).  So this
  * walks the top-level object and the "data" array itself, reading only the
@@ -660,7 +660,7 @@ parse_body_fast(const SegmentResponse *resp, const char *api_key, bool report,
 					(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 					 errmsg("invalid JSON in response from Braze: NUL character at byte %zu",
 							(size_t) (nul - resp->body)),
-					 segment_request_errcontext(resp->request)));
+					 segment_request_errcontext(resp->request->target)));
 		return false;
 	}
 
@@ -737,7 +737,7 @@ segment_check_utf8(const SegmentResponse *resp)
 					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 					 errmsg("invalid response from Braze: invalid UTF-8 at byte %zu", i),
 					 errdetail("Braze sends UTF-8; the byte there is 0x%02X.", body[i]),
-					 segment_request_errcontext(resp->request)));
+					 segment_request_errcontext(resp->request->target)));
 		i += l;
 	}
 }
@@ -753,9 +753,9 @@ segment_check_utf8(const SegmentResponse *resp)
  * error.  A larger one gets the error of the first problem the walk met,
  * so no body ever costs more json-c memory than a tree of TREE_MAX_BYTES.
  */
-int
-segment_parse_body(const SegmentResponse *resp, const char *api_key,
-				   SegmentRow **rows)
+static int
+parse_data_series(const SegmentResponse *resp, const char *api_key,
+				  SegmentRow **rows)
 {
 	int			nrows;
 
@@ -770,6 +770,29 @@ segment_parse_body(const SegmentResponse *resp, const char *api_key,
 	if (!parse_body_fast(resp, api_key, true, rows, &nrows))
 		elog(ERROR, "segment_fdw: the walk refused a body without an error");
 	return nrows;
+}
+
+/*
+ * The rows of a successful body, by the parser of the request's endpoint.
+ */
+int
+segment_parse_rows(const SegmentResponse *resp, const char *api_key,
+				   void **rows)
+{
+	switch (resp->request->endpoint->id)
+	{
+		case SEGMENT_ENDPOINT_DATA_SERIES:
+			return parse_data_series(resp, api_key, (SegmentRow **) rows);
+		case SEGMENT_ENDPOINT_LIST:
+			return segment_parse_list(resp, api_key, rows);
+		case SEGMENT_ENDPOINT_DETAILS:
+			return segment_parse_details(resp, api_key, rows);
+		case SEGMENT_NUM_ENDPOINTS:
+			break;
+	}
+	elog(ERROR, "segment_fdw: no parser for endpoint %d",
+		 (int) resp->request->endpoint->id);
+	return 0;					/* keep compiler quiet */
 }
 
 /*
@@ -1020,7 +1043,7 @@ segment_report_http_error(const SegmentResponse *resp, const char *api_key)
 					resp->status, status_reason(resp->status), tries),
 			 errdetail_internal("%s", detail),
 			 hint ? errhint("%s", hint) : 0,
-			 segment_request_errcontext(resp->request)));
+			 segment_request_errcontext(resp->request->target)));
 }
 
 /*
@@ -1068,7 +1091,7 @@ report_failure(const SegmentResponse *resp, json_object *message,
 								remote_text(json_object_get_string(message),
 											json_object_get_string_len(message),
 											api_key, REMOTE_TEXT_MAX_BYTES)),
-			 segment_request_errcontext(resp->request)));
+			 segment_request_errcontext(resp->request->target)));
 	pg_unreachable();
 }
 
@@ -1086,13 +1109,13 @@ segment_check_success(const SegmentResponse *resp, json_object *root,
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("invalid response from Braze: the body is not a JSON object"),
-				 segment_request_errcontext(resp->request)));
+				 segment_request_errcontext(resp->request->target)));
 	if (!json_object_object_get_ex(root, "message", &message) ||
 		!json_object_is_type(message, json_type_string))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("invalid response from Braze: no \"message\" string"),
-				 segment_request_errcontext(resp->request)));
+				 segment_request_errcontext(resp->request->target)));
 	if (strcmp(json_object_get_string(message), "success") != 0)
 		report_failure(resp, message, api_key);
 }

@@ -45,6 +45,8 @@
 #include "utils/ruleutils.h"
 
 #include "segment_fdw.h"
+#include "segment_fetch.h"
+#include "segment_http.h"
 
 PG_MODULE_MAGIC;
 
@@ -183,7 +185,7 @@ typedef struct SegmentScanState
 	char	   *relname;		/* the foreign table, for errors */
 	bool		started;		/* plan built for this run */
 	bool		last_page_full; /* list: the latest page held 100 segments */
-	SegmentPlan *plan;			/* the requests of this run */
+	SegmentRequestList *requests;	/* the requests of this run */
 	int64		next_item;		/* the next request whose rows to return */
 	int64		next_pull;		/* the next request the fetch considers */
 	SegmentFetch *fetch;		/* transfers of the uncached requests */
@@ -252,12 +254,12 @@ static List *add_parameterized_path(PlannerInfo *root, RelOptInfo *baserel,
 static void estimate_costs(SegmentRelInfo *info, double segments,
 						   double rows, Cost *startup_cost,
 						   Cost *total_cost);
-static SegmentPlan *compute_plan(SegmentScanState *state,
+static SegmentRequestList *compute_requests(SegmentScanState *state,
 								 ExprContext *econtext);
 static bool pull_request(void *arg, SegmentRequest *req);
 static bool request_is_cached(SegmentScanState *state, int64 i,
 							  SegmentRequest *req);
-static void free_request(const SegmentPlan *plan, SegmentRequest *req);
+static void free_request(const SegmentRequestList *list, SegmentRequest *req);
 static void sort_rows(SegmentRow *rows, int nrows, const SegmentRequest *req);
 static bool conds_are_computable(List *exprs);
 static bool next_response(SegmentScanState *state);
@@ -278,38 +280,7 @@ static List *explain_conditions(SegmentScanState *state, ExplainState *es);
 void
 _PG_init(void)
 {
-	DefineCustomBoolVariable("segment_fdw.log_requests",
-							 "Logs each request to Braze at LOG level.",
-							 "Each attempt is logged with its URL (never the key), status, bytes, milliseconds and attempt number; without this setting, at DEBUG1.",
-							 &segment_log_requests,
-							 false,
-							 PGC_SUSET,
-							 0,
-							 NULL, NULL, NULL);
-	DefineCustomStringVariable("segment_fdw.allowed_urls",
-							   "URL bases that servers owned by roles other than superusers may use.",
-							   "A comma-separated list of URLs; a server's url falls under one when scheme, host and port are the same and its path is the base's path or below it.  Braze's REST endpoints are always allowed.",
-							   &segment_allowed_urls,
-							   "",
-							   PGC_SUSET,
-							   0,
-							   segment_check_allowed_urls, NULL, NULL);
-	DefineCustomIntVariable("segment_fdw.max_idle_connections",
-							"Connections to Braze a backend keeps open between requests.",
-							"Connections beyond it are closed as their requests end; 0 closes each one when its request ends.",
-							&segment_max_idle_connections,
-							8, 0, 64,
-							PGC_SUSET,
-							0,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("segment_fdw.idle_connection_timeout",
-							"Time after which a backend's idle connections to Braze are closed.",
-							"A connection idle for longer is never used again, and the first transaction to end after the backend left them all idle that long closes them.",
-							&segment_idle_connection_timeout,
-							60000, 0, INT_MAX,
-							PGC_SUSET,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
+	segment_http_init();
 	segment_fetch_init();
 	segment_join_init();
 	MarkGUCPrefixReserved("segment_fdw");
@@ -857,8 +828,8 @@ segmentBeginForeignScan(ForeignScanState *node, int eflags)
  * Evaluate the scan's conditions and build the plan of this run's
  * requests, in the run's memory context.
  */
-static SegmentPlan *
-compute_plan(SegmentScanState *state, ExprContext *econtext)
+static SegmentRequestList *
+compute_requests(SegmentScanState *state, ExprContext *econtext)
 {
 	int			n = list_length(state->cond_states);
 	SegmentCondValue *vals = palloc0(sizeof(SegmentCondValue) * (n + 1));
@@ -867,7 +838,7 @@ compute_plan(SegmentScanState *state, ExprContext *econtext)
 			   *lc2,
 			   *lc3;
 	int			i = 0;
-	SegmentPlan *plan;
+	SegmentRequestList *plan;
 
 	forthree(lc1, state->cond_states, lc2, state->cond_kinds,
 			 lc3, state->cond_exprs)
@@ -891,7 +862,7 @@ compute_plan(SegmentScanState *state, ExprContext *econtext)
 	}
 
 	oldcxt = MemoryContextSwitchTo(state->run_cxt);
-	plan = segment_plan_build(&state->opts,
+	plan = segment_requests_build(&state->opts,
 							  state->cols.typid[SEGMENT_FIELD_TIME],
 							  state->id_max_chars, vals, n);
 	MemoryContextSwitchTo(oldcxt);
@@ -919,10 +890,10 @@ start_run(SegmentScanState *state, ExprContext *econtext)
 		create_cache(state);
 	}
 
-	state->plan = compute_plan(state, econtext);
+	state->requests = compute_requests(state, econtext);
 	/* a batched join counts the requests of its whole run instead */
 	if (!state->batched)
-		segment_plan_check_cap(state->plan, state->relname,
+		segment_requests_check_cap(state->requests, state->relname,
 							   state->opts.max_requests);
 	state->started = true;
 	state->runs++;
@@ -942,12 +913,12 @@ pull_request(void *arg, SegmentRequest *req)
 {
 	SegmentScanState *state = (SegmentScanState *) arg;
 
-	while (state->next_pull < state->plan->nrequests)
+	while (state->next_pull < state->requests->nrequests)
 	{
 		if (!request_is_cached(state, state->next_pull++, req))
 			return true;
 		/* the fetch resets this memory only when it takes a request */
-		free_request(state->plan, req);
+		free_request(state->requests, req);
 	}
 	return false;
 }
@@ -961,7 +932,7 @@ request_is_cached(SegmentScanState *state, int64 i, SegmentRequest *req)
 	char	   *key;
 	bool		cached;
 
-	segment_plan_request(state->plan, i, req);
+	segment_requests_get(state->requests, i, req);
 	key = request_key(req);
 	cached = hash_search(state->cache, &key, HASH_FIND, NULL) != NULL;
 	pfree(key);
@@ -969,14 +940,14 @@ request_is_cached(SegmentScanState *state, int64 i, SegmentRequest *req)
 }
 
 /*
- * Free the strings segment_plan_request made for "req" of "plan".
+ * Free the strings segment_requests_get made for "req" of "plan".
  */
 static void
-free_request(const SegmentPlan *plan, SegmentRequest *req)
+free_request(const SegmentRequestList *list, SegmentRequest *req)
 {
 	pfree(req->url);
 	pfree(req->target);
-	if (!plan->parameter_mode && req->ending_at)
+	if (!list->parameter_mode && req->ending_at)
 		pfree(req->ending_at);
 }
 
@@ -1071,7 +1042,7 @@ sort_rows(SegmentRow *rows, int nrows, const SegmentRequest *req)
 					 errmsg("invalid response from Braze: day %s appears more than once",
 							segment_format_day(rows[i].day)),
 					 errdetail("A response holds each day once."),
-					 segment_request_errcontext(req)));
+					 segment_request_errcontext(req->target)));
 	}
 }
 
@@ -1101,7 +1072,7 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 	if (strcmp(resp.request->target, req->target) != 0)
 		elog(ERROR, "segment_fdw: response to %s received for request %s",
 			 resp.request->target, req->target);
-	nrows = state->endpoint->parse(&resp, state->opts.api_key, &rows);
+	nrows = segment_parse_rows(&resp, state->opts.api_key, &rows);
 	segment_fetch_release_body(state->fetch, &resp);
 
 	if (!state->endpoint->windows)
@@ -1204,7 +1175,7 @@ next_response(SegmentScanState *state)
 	char	   *key;
 	ColumnInput *in = &state->input[SEGMENT_FIELD_SEGMENT_ID];
 
-	if (state->next_item >= state->plan->nrequests)
+	if (state->next_item >= state->requests->nrequests)
 	{
 		/*
 		 * After a full page, the next one is needed, if max_requests allows:
@@ -1213,7 +1184,7 @@ next_response(SegmentScanState *state)
 		 */
 		if (!state->last_page_full)
 			return false;
-		segment_plan_next_page(state->plan, state->relname,
+		segment_requests_next_page(state->requests, state->relname,
 							   state->opts.max_requests);
 		state->last_page_full = false;
 	}
@@ -1222,7 +1193,7 @@ next_response(SegmentScanState *state)
 	MemoryContextReset(state->batch_cxt);
 	oldcxt = MemoryContextSwitchTo(state->batch_cxt);
 	req = palloc(sizeof(SegmentRequest));
-	segment_plan_request(state->plan, state->next_item, req);
+	segment_requests_get(state->requests, state->next_item, req);
 	key = request_key(req);
 	entry = (CachedResponse *) hash_search(state->cache, &key, HASH_FIND,
 										   NULL);
@@ -1449,7 +1420,7 @@ end_run(SegmentScanState *state)
 	if (state->fetch)
 		segment_fetch_end(state->fetch);
 	state->fetch = NULL;
-	state->plan = NULL;
+	state->requests = NULL;
 	state->next_item = 0;
 	state->next_pull = 0;
 	state->current = NULL;
@@ -1612,7 +1583,7 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	SegmentScanState *state = (SegmentScanState *) node->fdw_state;
 	List	   *conds = NIL;
 	List	   *targets = NIL;
-	SegmentPlan *plan;
+	SegmentRequestList *plan;
 	ListCell   *lc1;
 	bool		computable;
 	int64		shown;
@@ -1641,8 +1612,8 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		/* how many pages is known only as they come */
 		SegmentRequest req;
 
-		plan = compute_plan(state, node->ss.ps.ps_ExprContext);
-		segment_plan_request(plan, 0, &req);
+		plan = compute_requests(state, node->ss.ps.ps_ExprContext);
+		segment_requests_get(plan, 0, &req);
 		ExplainPropertyText("Braze Requests",
 							psprintf("one per page, until a page holds fewer than %d segments",
 									 SEGMENT_LIST_PAGE_SIZE), es);
@@ -1652,7 +1623,7 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		return;
 	}
 	if (state->started)
-		plan = state->plan;
+		plan = state->requests;
 	else if (state->batched)
 	{
 		ExplainPropertyText("Braze Requests",
@@ -1663,7 +1634,7 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		return;
 	}
 	else if (computable)
-		plan = compute_plan(state, node->ss.ps.ps_ExprContext);
+		plan = compute_requests(state, node->ss.ps.ps_ExprContext);
 	else
 	{
 		ExplainPropertyText("Braze Requests", "computed at execution", es);
@@ -1681,7 +1652,7 @@ segmentExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	{
 		SegmentRequest req;
 
-		segment_plan_request(plan, i, &req);
+		segment_requests_get(plan, i, &req);
 		targets = lappend(targets, (es->format == EXPLAIN_FORMAT_TEXT) ?
 						  psprintf("GET %s", req.target) : req.target);
 	}
@@ -1913,7 +1884,7 @@ segment_scan_begin_batch(ForeignScanState *node, int *round_ids)
 	MemoryContext oldcxt = MemoryContextSwitchTo(state->run_cxt);
 
 	state->batch_ids = PointerGetDatum(construct_empty_array(TEXTOID));
-	per_id = compute_plan(state, node->ss.ps.ps_ExprContext)->windows_per_segment;
+	per_id = compute_requests(state, node->ss.ps.ps_ExprContext)->windows_per_segment;
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(state->run_cxt);
 	state->batch_ids = (Datum) 0;
@@ -1932,13 +1903,13 @@ uncached_requests(SegmentScanState *state)
 	int64		n = 0;
 	int64		i;
 
-	for (i = 0; i < state->plan->nrequests; i++)
+	for (i = 0; i < state->requests->nrequests; i++)
 	{
 		SegmentRequest req;
 
 		if (!request_is_cached(state, i, &req))
 			n++;
-		free_request(state->plan, &req);
+		free_request(state->requests, &req);
 	}
 	return n;
 }
@@ -1966,7 +1937,7 @@ segment_scan_start_batch(ForeignScanState *node, Datum ids)
 	start_run(state, node->ss.ps.ps_ExprContext);
 	sent = uncached_requests(state);
 	if (state->batch_requests + sent > state->opts.max_requests)
-		segment_plan_refuse_batch(state->relname, state->opts.max_requests,
+		segment_requests_refuse_batch(state->relname, state->opts.max_requests,
 								  state->batch_requests, sent);
 	state->batch_requests += sent;
 	if (sent > 0)

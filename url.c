@@ -17,7 +17,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/guc.h"
 
-#include "segment_fdw.h"
+#include "segment_http.h"
 
 /*
  * Check that "url" can be a server's url: an absolute http or https URL
@@ -479,13 +479,4 @@ segment_url_for_request(const char *base_url, SegmentRequest *req)
 				 errmsg("could not build the request URL for GET %s",
 						req->endpoint->path),
 				 errdetail_internal("%s", curl_url_strerror(rc))));
-}
-
-/*
- * An error context line naming the request, without host, headers or key.
- */
-int
-segment_request_errcontext(const SegmentRequest *req)
-{
-	return errcontext("Braze request GET %s", req->target);
 }

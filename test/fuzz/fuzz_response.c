@@ -6,7 +6,7 @@
  * Each input is a response body, read in every way the extension reads
  * remote bytes:
  *
- * - by each of segment_parse_body's two ways on its own: whenever the fast
+ * - by each of parse_data_series' two ways on its own: whenever the fast
  *   walk accepts a body, the whole-tree parse must accept it too, with the
  *   same rows (the harness includes response.c to reach those static
  *   functions);
@@ -14,8 +14,8 @@
  *   third or fourth CHECK_FOR_INTERRUPTS;
  * - by the fast walk raising the error of the first problem it meets, as
  *   it does for a body too large to be parsed as a tree;
- * - by segment_parse_body, as a successful response;
- * - by segment_parse_list and segment_parse_details (catalog.c), as a
+ * - by segment_parse_rows, as a successful data_series response;
+ * - by segment_parse_list and segment_parse_details (list_details.c), as a
  *   successful page of GET /segments/list and details of one segment:
  *   every row they hand back has the members the API always sends;
  * - by segment_report_http_error, as an HTTP 503.
@@ -33,7 +33,7 @@
 
 #include <setjmp.h>
 
-#include "segment_fdw.h"
+#include "segment_json.h"
 
 #include "response.c"
 
@@ -56,6 +56,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memcpy(body, data, size);
 	body[size] = '\0';
+	request.endpoint = &segment_endpoints[SEGMENT_ENDPOINT_DATA_SERIES];
 	request.segment_id = "fuzz";
 	request.target = "/segments/data_series?segment_id=fuzz&length=3";
 	resp.request = &request;
@@ -115,7 +116,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sigsetjmp(jump, 0) == 0)
 	{
 		SegmentRow *rows;
-		int			n = segment_parse_body(&resp, "fuzz-secret", &rows);
+		int			n = segment_parse_rows(&resp, "fuzz-secret", (void **) &rows);
 		int			i;
 
 		/* every row handed back is a real day */

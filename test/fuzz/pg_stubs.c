@@ -24,7 +24,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "segment_fdw.h"
+#include "segment_parse.h"
 
 /* the backend's error recovery: PG_TRY saves and restores the stack */
 sigjmp_buf *PG_exception_stack = NULL;
@@ -254,12 +254,6 @@ set_errcontext_domain(const char *domain)
 	return 0;
 }
 
-int
-segment_request_errcontext(const SegmentRequest *req)
-{
-	return errcontext_msg("Braze request GET %s", req->target);
-}
-
 /* ---- encoding and time ---- */
 
 int
@@ -331,7 +325,7 @@ j2date(int jd, int *year, int *month, int *day)
 	*year = 100 * b + d - 4800 + m / 10;
 }
 
-/* day.c writes days with it; the parser only reads them */
+/* util.c writes days with it; the parser only reads them */
 char *
 JsonEncodeDateTime(char *buf, Datum value, Oid typid, const int *tzp)
 {

@@ -1,20 +1,23 @@
 /*-------------------------------------------------------------------------
  *
- * day.c
- *		  Days as the Braze API writes them, YYYY-MM-DD: read and written
+ * util.c
+ *		  What every layer uses: days as the Braze API writes them, the
+ *		  error context of a request, lists of types
  *
- * The API's rows, its ending_at parameter, text time columns and text
- * conditions all use the one form; both directions live here.
+ * Days: the API's rows, its ending_at parameter, text time columns and
+ * text conditions all use the one form, YYYY-MM-DD; both directions live
+ * here.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "utils/elog.h"
 #include "utils/datetime.h"
 #include "utils/json.h"
 
-#include "segment_fdw.h"
+#include "segment_util.h"
 
 /*
  * Parse a day written exactly as YYYY-MM-DD, as the API writes them and as
@@ -63,4 +66,32 @@ char *
 segment_format_day(DateADT day)
 {
 	return JsonEncodeDateTime(NULL, DateADTGetDatum(day), DATEOID, NULL);
+}
+
+/*
+ * An error context line naming a request by its target (path and query),
+ * without host, headers or key.
+ */
+int
+segment_request_errcontext(const char *target)
+{
+	return errcontext("Braze request GET %s", target);
+}
+
+/* The types a time column, or a condition on time, can have */
+const Oid	segment_time_types[] = {DATEOID, TIMESTAMPOID, TIMESTAMPTZOID,
+	TEXTOID, VARCHAROID, InvalidOid};
+
+/*
+ * Is "type" in the InvalidOid-terminated list "types"?
+ */
+bool
+segment_type_in(Oid type, const Oid *types)
+{
+	for (; OidIsValid(*types); types++)
+	{
+		if (*types == type)
+			return true;
+	}
+	return false;
 }

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
- * catalog.c
- *		  json-c for the segment catalog: bodies of GET /segments/list and
- *		  GET /segments/details to rows
+ * list_details.c
+ *		  json-c for the workspace's segments: bodies of GET /segments/list
+ *		  and GET /segments/details to rows (layer 2, see segment_util.h)
  *
  * A list page holds at most 100 segments and a details body one segment,
  * so both are small by nature: a body is parsed as one json-c tree, but
@@ -25,7 +25,7 @@
 
 #include "mb/pg_wchar.h"
 
-#include "segment_fdw.h"
+#include "segment_json.h"
 
 /*
  * Largest bodies parsed, so that a tree costs at most about 270 bytes a
@@ -79,7 +79,7 @@ parse_tree(const SegmentResponse *resp)
 						max_bytes, resp->request->endpoint->path),
 				 errdetail("The body has %zu bytes; a page of %d segments, or the details of one, has a few kilobytes.",
 						   resp->len, SEGMENT_LIST_PAGE_SIZE),
-				 segment_request_errcontext(resp->request)));
+				 segment_request_errcontext(resp->request->target)));
 
 	/* Braze sends UTF-8, as for data_series */
 	segment_check_utf8(resp);
@@ -100,7 +100,7 @@ bad_shape(const CatalogParse *p, const char *fmt, const char *name)
 			 p->element ?
 			 errmsg("invalid response from Braze: %s %s", p->element, what) :
 			 errmsg("invalid response from Braze: %s", what),
-			 segment_request_errcontext(p->resp->request)));
+			 segment_request_errcontext(p->resp->request->target)));
 	pg_unreachable();
 }
 
