@@ -951,7 +951,6 @@ segment_report_transfer_error(const SegmentTransfer *t,
 {
 	const char *reason = t->errbuf[0] ? t->errbuf :
 		curl_easy_strerror((CURLcode) t->result);
-	char	   *tries = attempts > 1 ? psprintf(" after %d attempts", attempts) : "";
 
 	if (t->too_large || t->result == CURLE_FILESIZE_EXCEEDED)
 		ereport(ERROR,
@@ -978,14 +977,20 @@ segment_report_transfer_error(const SegmentTransfer *t,
 				http->connect_timeout_ms <= http->timeout_ms)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-						 errmsg("could not connect to Braze within connect_timeout_ms (%d ms)%s",
-								http->connect_timeout_ms, tries),
+						 attempts > 1 ?
+						 errmsg("could not connect to Braze within connect_timeout_ms (%d ms) after %d attempts",
+								http->connect_timeout_ms, attempts) :
+						 errmsg("could not connect to Braze within connect_timeout_ms (%d ms)",
+								http->connect_timeout_ms),
 						 errdetail_internal("%s", reason),
 						 segment_request_errcontext(t->request->target)));
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("request to Braze did not complete within timeout_ms (%d ms)%s",
-							http->timeout_ms, tries),
+					 attempts > 1 ?
+					 errmsg("request to Braze did not complete within timeout_ms (%d ms) after %d attempts",
+							http->timeout_ms, attempts) :
+					 errmsg("request to Braze did not complete within timeout_ms (%d ms)",
+							http->timeout_ms),
 					 errdetail_internal("%s", reason),
 					 segment_request_errcontext(t->request->target)));
 			break;
@@ -999,7 +1004,9 @@ segment_report_transfer_error(const SegmentTransfer *t,
 		case CURLE_SSL_CERTPROBLEM:
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-					 errmsg("could not connect to Braze%s", tries),
+					 attempts > 1 ?
+					 errmsg("could not connect to Braze after %d attempts", attempts) :
+					 errmsg("could not connect to Braze"),
 					 errdetail_internal("%s", reason),
 					 segment_request_errcontext(t->request->target)));
 			break;
@@ -1007,7 +1014,9 @@ segment_report_transfer_error(const SegmentTransfer *t,
 		default:
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("request to Braze failed%s", tries),
+					 attempts > 1 ?
+					 errmsg("request to Braze failed after %d attempts", attempts) :
+					 errmsg("request to Braze failed"),
 					 errdetail_internal("%s", reason),
 					 segment_request_errcontext(t->request->target)));
 	}

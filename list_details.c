@@ -38,30 +38,30 @@
 #define LIST_MAX_BYTES (256 * 1024)
 #define DETAILS_MAX_BYTES (64 * 1024)
 
-/* What a catalog body is parsed for */
-typedef struct CatalogParse
+/* What a list or details body is parsed for */
+typedef struct InfoParse
 {
 	const SegmentResponse *resp;
 	const char *api_key;
 	const char *element;		/* "element N of \"segments\"", or NULL */
-} CatalogParse;
+} InfoParse;
 
 static json_object *parse_tree(const SegmentResponse *resp);
-static char *get_text(const CatalogParse *p, json_object *obj,
+static char *get_text(const InfoParse *p, json_object *obj,
 					  const char *name, bool nullable);
-static void get_strings(const CatalogParse *p, json_object *obj,
+static void get_strings(const InfoParse *p, json_object *obj,
 						const char *name, bool nullable,
-						SegmentCatalogRow *row, SegmentField field);
-pg_noreturn static void bad_shape(const CatalogParse *p, const char *fmt,
+						SegmentInfoRow *row, SegmentField field);
+pg_noreturn static void bad_shape(const InfoParse *p, const char *message,
 								  const char *name);
-static char *to_server(const CatalogParse *p, json_object *str);
-static char *get_time(const CatalogParse *p, json_object *obj,
+static char *to_server(const InfoParse *p, json_object *str);
+static char *get_time(const InfoParse *p, json_object *obj,
 					  const char *name);
 static bool is_iso_timestamp(const char *s);
 static void conversion_context(void *arg);
 
 /*
- * Parse a catalog body as one JSON value followed by nothing but white
+ * Parse a list or details body as one JSON value followed by nothing but white
  * space.  Returns the root, which the caller must json_object_put; raises
  * an error on malformed or oversized input.  A page or a segment's details
  * are a few kilobytes, so the tree is bounded by the endpoint's cap.
@@ -87,19 +87,17 @@ parse_tree(const SegmentResponse *resp)
 }
 
 /*
- * Raise "invalid response from Braze: <fmt>" for member "name" (of the
- * element being parsed, if any).
+ * Raise "message", a whole message (marked with gettext_noop) whose two %s
+ * are the element being parsed and the member "name": "invalid response
+ * from Braze: element 3 of "segments" has no "id" string".
  */
 static void
-bad_shape(const CatalogParse *p, const char *fmt, const char *name)
+bad_shape(const InfoParse *p, const char *message, const char *name)
 {
-	char	   *what = psprintf(fmt, name);
-
+	Assert(p->element != NULL);
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-			 p->element ?
-			 errmsg("invalid response from Braze: %s %s", p->element, what) :
-			 errmsg("invalid response from Braze: %s", what),
+			 errmsg(message, p->element, name),
 			 segment_request_errcontext(p->resp->request->target)));
 	pg_unreachable();
 }
@@ -110,7 +108,7 @@ bad_shape(const CatalogParse *p, const char *fmt, const char *name)
 static void
 conversion_context(void *arg)
 {
-	const CatalogParse *p = (const CatalogParse *) arg;
+	const InfoParse *p = (const InfoParse *) arg;
 
 	if (p->element)
 		errcontext("%s of Braze request GET %s", p->element,
@@ -125,7 +123,7 @@ conversion_context(void *arg)
  * the database encoding lacks are errors).
  */
 static char *
-to_server(const CatalogParse *p, json_object *str)
+to_server(const InfoParse *p, json_object *str)
 {
 	const char *s = json_object_get_string(str);
 	int			len = json_object_get_string_len(str);
@@ -150,18 +148,23 @@ to_server(const CatalogParse *p, json_object *str)
  * API always sends it.
  */
 static char *
-get_text(const CatalogParse *p, json_object *obj, const char *name,
+get_text(const InfoParse *p, json_object *obj, const char *name,
 		 bool nullable)
 {
 	json_object *value;
 
 	if (!json_object_object_get_ex(obj, name, &value))
-		bad_shape(p, nullable ? "has no \"%s\"" : "has no \"%s\" string", name);
+		bad_shape(p, nullable ?
+				  gettext_noop("invalid response from Braze: %s has no \"%s\"") :
+				  gettext_noop("invalid response from Braze: %s has no \"%s\" string"),
+				  name);
 	if (value == NULL && nullable)
 		return NULL;
 	if (!json_object_is_type(value, json_type_string))
-		bad_shape(p, nullable ? "has a \"%s\" that is neither a string nor null" :
-				  "has no \"%s\" string", name);
+		bad_shape(p, nullable ?
+				  gettext_noop("invalid response from Braze: %s has a \"%s\" that is neither a string nor null") :
+				  gettext_noop("invalid response from Braze: %s has no \"%s\" string"),
+				  name);
 	return to_server(p, value);
 }
 
@@ -170,19 +173,21 @@ get_text(const CatalogParse *p, json_object *obj, const char *name,
  * null (when "nullable") leaves it NULL.
  */
 static void
-get_strings(const CatalogParse *p, json_object *obj, const char *name,
-			bool nullable, SegmentCatalogRow *row, SegmentField field)
+get_strings(const InfoParse *p, json_object *obj, const char *name,
+			bool nullable, SegmentInfoRow *row, SegmentField field)
 {
 	json_object *value;
 	size_t		n;
 	size_t		i;
 
 	if (!json_object_object_get_ex(obj, name, &value))
-		bad_shape(p, "has no \"%s\" array", name);
+		bad_shape(p, gettext_noop("invalid response from Braze: %s has no \"%s\" array"),
+				  name);
 	if (value == NULL && nullable)
 		return;
 	if (!json_object_is_type(value, json_type_array))
-		bad_shape(p, "has no \"%s\" array", name);
+		bad_shape(p, gettext_noop("invalid response from Braze: %s has no \"%s\" array"),
+				  name);
 	n = json_object_array_length(value);
 	row->nelems[field] = (int) n;
 	row->elems[field] = palloc(sizeof(char *) * Max(n, 1));
@@ -191,14 +196,14 @@ get_strings(const CatalogParse *p, json_object *obj, const char *name,
 		json_object *elem = json_object_array_get_idx(value, i);
 
 		if (!json_object_is_type(elem, json_type_string))
-			bad_shape(p, "has a \"%s\" array with an element that is not a string",
+			bad_shape(p, gettext_noop("invalid response from Braze: %s has a \"%s\" array with an element that is not a string"),
 					  name);
 		row->elems[field][i] = to_server(p, elem);
 	}
 }
 
 /*
- * Parse a successful body of GET /segments/list into SegmentCatalogRow
+ * Parse a successful body of GET /segments/list into SegmentInfoRow
  * (id, name, analytics_tracking_enabled, tags), in the order sent.  Every
  * element of "segments" must have all four, of their types: rows are never
  * guessed.
@@ -208,38 +213,48 @@ segment_parse_list(const SegmentResponse *resp, const char *api_key,
 				   void **rows)
 {
 	json_object *volatile root = parse_tree(resp);
-	SegmentCatalogRow *result = NULL;
+	SegmentInfoRow *result = NULL;
 	size_t		n = 0;
 
 	PG_TRY();
 	{
-		CatalogParse p = {resp, api_key, NULL};
+		InfoParse p = {resp, api_key, NULL};
 		json_object *segments;
 		size_t		i;
 
 		segment_check_success(resp, root, api_key);
 		if (!json_object_object_get_ex(root, "segments", &segments))
-			bad_shape(&p, "no \"%s\"", "segments");
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("invalid response from Braze: no \"segments\""),
+					 segment_request_errcontext(resp->request->target)));
 		if (!json_object_is_type(segments, json_type_array))
-			bad_shape(&p, "\"%s\" is not an array", "segments");
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("invalid response from Braze: \"segments\" is not an array"),
+					 segment_request_errcontext(resp->request->target)));
 
 		n = json_object_array_length(segments);
-		result = palloc0(sizeof(SegmentCatalogRow) * Max(n, 1));
+		result = palloc0(sizeof(SegmentInfoRow) * Max(n, 1));
 		for (i = 0; i < n; i++)
 		{
 			json_object *seg = json_object_array_get_idx(segments, i);
 			json_object *tracking;
-			SegmentCatalogRow *row = &result[i];
+			SegmentInfoRow *row = &result[i];
 
 			p.element = psprintf("element %zu of \"segments\"", i + 1);
 			if (!json_object_is_type(seg, json_type_object))
-				bad_shape(&p, "is not an %s", "object");
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+						 errmsg("invalid response from Braze: %s is not an object",
+								p.element),
+						 segment_request_errcontext(resp->request->target)));
 			row->values[SEGMENT_FIELD_ID] = get_text(&p, seg, "id", false);
 			row->values[SEGMENT_FIELD_NAME] = get_text(&p, seg, "name", false);
 			if (!json_object_object_get_ex(seg, "analytics_tracking_enabled",
 										   &tracking) ||
 				!json_object_is_type(tracking, json_type_boolean))
-				bad_shape(&p, "has no \"%s\" boolean",
+				bad_shape(&p, gettext_noop("invalid response from Braze: %s has no \"%s\" boolean"),
 						  "analytics_tracking_enabled");
 			row->values[SEGMENT_FIELD_ANALYTICS_TRACKING_ENABLED] =
 				json_object_get_boolean(tracking) ? "true" : "false";
@@ -258,7 +273,7 @@ segment_parse_list(const SegmentResponse *resp, const char *api_key,
 
 /*
  * Parse a successful body of GET /segments/details into one
- * SegmentCatalogRow: name (a string), description, text_description,
+ * SegmentInfoRow: name (a string), description, text_description,
  * created_at and updated_at (strings or null), tags and teams (arrays of
  * strings, or null).  A member missing is an error: the API always sends
  * them all.  The timestamps must be written as the API writes them; the
@@ -269,11 +284,11 @@ segment_parse_details(const SegmentResponse *resp, const char *api_key,
 					  void **rows)
 {
 	json_object *volatile root = parse_tree(resp);
-	SegmentCatalogRow *row = palloc0(sizeof(SegmentCatalogRow));
+	SegmentInfoRow *row = palloc0(sizeof(SegmentInfoRow));
 
 	PG_TRY();
 	{
-		CatalogParse p = {resp, api_key, NULL};
+		InfoParse p = {resp, api_key, NULL};
 
 		segment_check_success(resp, root, api_key);
 		p.element = "the body";
@@ -304,12 +319,12 @@ segment_parse_details(const SegmentResponse *resp, const char *api_key,
  * for null.
  */
 static char *
-get_time(const CatalogParse *p, json_object *obj, const char *name)
+get_time(const InfoParse *p, json_object *obj, const char *name)
 {
 	char	   *value = get_text(p, obj, name, true);
 
 	if (value != NULL && !is_iso_timestamp(value))
-		bad_shape(p, "has a \"%s\" that is not a date and time such as 2020-01-11T12:00:00Z",
+		bad_shape(p, gettext_noop("invalid response from Braze: %s has a \"%s\" that is not a date and time such as 2020-01-11T12:00:00Z"),
 				  name);
 	return value;
 }

@@ -90,6 +90,9 @@ static void gather_values(const SegmentFdwOptions *opts, Oid time_type,
 static void emit_requests(SegmentRequestList *list, const SegmentFdwOptions *opts,
 						  PlanValues *in);
 static void refuse_unsendable(SegmentRequestList *list, const PlanValues *in);
+pg_noreturn static void refuse_requests(const char *relname, int64 needed,
+										int max_requests, const char *detail,
+										const char *hint);
 static void narrow_to_ranges(DayRange *range, const SegmentWindow *ranges,
 							 int n);
 
@@ -1355,27 +1358,43 @@ segment_requests_get(const SegmentRequestList *list, int64 i, SegmentRequest *re
 }
 
 /*
+ * Refuse, before anything is sent, a run of a scan of "relname" that would
+ * send "needed" requests, more than max_requests.  "detail" says where they
+ * come from and "hint" what to change, both translated already.  The one
+ * refusal of the three callers below.
+ */
+static void
+refuse_requests(const char *relname, int64 needed, int max_requests,
+				const char *detail, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("a scan of foreign table \"%s\" would send " INT64_FORMAT " requests to Braze, more than max_requests (%d)",
+					relname, needed, max_requests),
+			 errdetail_internal("%s", detail),
+			 errhint("%s", hint)));
+	pg_unreachable();
+}
+
+/*
  * Refuse a run of a scan of "relname" that would send more requests than
  * max_requests, before it sends any: a year mistyped as 0024 must not send
  * thousands of requests, nor build them.
  */
 void
 segment_requests_check_cap(const SegmentRequestList *list, const char *relname,
-					   int max_requests)
+						   int max_requests)
 {
 	if (list->nrequests <= max_requests)
 		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-			 errmsg("a scan of foreign table \"%s\" would send " INT64_FORMAT " requests to Braze, more than max_requests (%d)",
-					relname, list->nrequests, max_requests),
-			 (list->parameter_mode || !list->endpoint->windows) ?
-			 errdetail("Segments: %d; requests per segment: 1.",
-					   list->nsegments) :
-			 errdetail("Segments: %d; requests per segment: " INT64_FORMAT ", one per %d days.",
-					   list->nsegments, list->windows_per_segment,
-					   SEGMENT_WINDOW_DAYS),
-			 errhint("Narrow the time range or the segments of the query, or raise the server option max_requests.")));
+	refuse_requests(relname, list->nrequests, max_requests,
+					(list->parameter_mode || !list->endpoint->windows) ?
+					psprintf(_("Segments: %d; requests per segment: 1."),
+							 list->nsegments) :
+					psprintf(_("Segments: %d; requests per segment: " INT64_FORMAT ", one per %d days."),
+							 list->nsegments, list->windows_per_segment,
+							 SEGMENT_WINDOW_DAYS),
+					_("Narrow the time range or the segments of the query, or raise the server option max_requests."));
 }
 
 /*
@@ -1385,15 +1404,12 @@ segment_requests_check_cap(const SegmentRequestList *list, const char *relname,
  */
 void
 segment_requests_refuse_batch(const char *relname, int max_requests,
-						  int64 before, int64 round)
+							  int64 before, int64 round)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-			 errmsg("a batched join over foreign table \"%s\" would send " INT64_FORMAT " requests to Braze, more than max_requests (%d)",
-					relname, before + round, max_requests),
-			 errdetail("Requests sent by its earlier rounds: " INT64_FORMAT "; by its next round: " INT64_FORMAT ".",
-					   before, round),
-			 errhint("Narrow the segments the join gives or the time range, or raise the server option max_requests.")));
+	refuse_requests(relname, before + round, max_requests,
+					psprintf(_("The batched join's earlier rounds sent " INT64_FORMAT " requests; its next round would send " INT64_FORMAT "."),
+							 before, round),
+					_("Narrow the segments the join gives or the time range, or raise the server option max_requests."));
 }
 
 /*
@@ -1403,21 +1419,18 @@ segment_requests_refuse_batch(const char *relname, int max_requests,
  */
 void
 segment_requests_next_page(SegmentRequestList *list, const char *relname,
-					   int max_requests)
+						   int max_requests)
 {
 	Assert(list->endpoint->paged);
 	if (list->nrequests + 1 > max_requests)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a scan of foreign table \"%s\" would send more than max_requests (%d) requests to Braze",
-						relname, max_requests),
-				 list->nrequests == 1 ?
-				 errdetail("Page 0 of GET %s was full (%d segments), so page 1 would be needed.",
-						   list->endpoint->path, SEGMENT_LIST_PAGE_SIZE) :
-				 errdetail("Pages 0 to " INT64_FORMAT " of GET %s were full (%d segments each), so page " INT64_FORMAT " would be needed.",
-						   list->nrequests - 1, list->endpoint->path,
-						   SEGMENT_LIST_PAGE_SIZE, list->nrequests),
-				 errhint("Raise the server option max_requests.")));
+		refuse_requests(relname, list->nrequests + 1, max_requests,
+						list->nrequests == 1 ?
+						psprintf(_("Page 0 of GET %s was full (%d segments), so page 1 would be needed."),
+								 list->endpoint->path, SEGMENT_LIST_PAGE_SIZE) :
+						psprintf(_("Pages 0 to " INT64_FORMAT " of GET %s were full (%d segments each), so page " INT64_FORMAT " would be needed."),
+								 list->nrequests - 1, list->endpoint->path,
+								 SEGMENT_LIST_PAGE_SIZE, list->nrequests),
+						_("Raise the server option max_requests."));
 	list->nrequests++;
 }
 

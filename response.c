@@ -186,6 +186,28 @@ typedef enum RowProblem
 } RowProblem;
 
 /*
+ * The error of each problem: its SQLSTATE, and its whole message, whose
+ * one argument is the element's number (from 1).  ROW_BAD_TIME quotes the
+ * value as well, so report_row_problem writes it out.
+ */
+static const struct
+{
+	int			sqlstate;
+	const char *message;
+}			row_problems[] = {
+	[ROW_NOT_OBJECT] = {ERRCODE_FDW_INVALID_DATA_TYPE,
+	gettext_noop("invalid response from Braze: element %zu of \"data\" is not an object")},
+	[ROW_NO_TIME] = {ERRCODE_FDW_INVALID_DATA_TYPE,
+	gettext_noop("invalid response from Braze: element %zu of \"data\" has no \"time\" string")},
+	[ROW_NO_SIZE] = {ERRCODE_FDW_INVALID_DATA_TYPE,
+	gettext_noop("invalid response from Braze: element %zu of \"data\" has no integer \"size\"")},
+	[ROW_NEGATIVE_SIZE] = {ERRCODE_FDW_INVALID_DATA_TYPE,
+	gettext_noop("invalid response from Braze: \"size\" of element %zu is negative")},
+	[ROW_SIZE_OUT_OF_RANGE] = {ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+	gettext_noop("invalid response from Braze: \"size\" of element %zu is out of range for bigint")},
+};
+
+/*
  * Check an element of "data": an object with a "time" (YYYY-MM-DD) and a
  * non-negative integer "size" that fits a bigint.  Fills *out when it is.
  * Never throws, so it may run while json-c objects are held.
@@ -229,57 +251,24 @@ report_row_problem(RowProblem problem, json_object *row, size_t i,
 {
 	json_object *time;
 
-	switch (problem)
+	Assert(problem != ROW_OK && problem < lengthof(row_problems));
+	if (problem == ROW_BAD_TIME)
 	{
-		case ROW_OK:
-			break;
-		case ROW_NOT_OBJECT:
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("invalid response from Braze: element %zu of \"data\" is not an object",
-							i + 1),
-					 segment_request_errcontext(resp->request->target)));
-			break;
-		case ROW_NO_TIME:
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("invalid response from Braze: element %zu of \"data\" has no \"time\" string",
-							i + 1),
-					 segment_request_errcontext(resp->request->target)));
-			break;
-		case ROW_BAD_TIME:
-			time = json_object_object_get(row, "time");
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
-					 errmsg("invalid response from Braze: \"time\" of element %zu is \"%s\", not a date YYYY-MM-DD",
-							i + 1,
-							remote_text(json_object_get_string(time),
-										json_object_get_string_len(time),
-										api_key, TIME_TEXT_MAX_BYTES)),
-					 segment_request_errcontext(resp->request->target)));
-			break;
-		case ROW_NO_SIZE:
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("invalid response from Braze: element %zu of \"data\" has no integer \"size\"",
-							i + 1),
-					 segment_request_errcontext(resp->request->target)));
-			break;
-		case ROW_NEGATIVE_SIZE:
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("invalid response from Braze: \"size\" of element %zu is negative",
-							i + 1),
-					 segment_request_errcontext(resp->request->target)));
-			break;
-		case ROW_SIZE_OUT_OF_RANGE:
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("invalid response from Braze: \"size\" of element %zu is out of range for bigint",
-							i + 1),
-					 segment_request_errcontext(resp->request->target)));
-			break;
+		/* the one message that quotes the value */
+		time = json_object_object_get(row, "time");
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+				 errmsg("invalid response from Braze: \"time\" of element %zu is \"%s\", not a date YYYY-MM-DD",
+						i + 1,
+						remote_text(json_object_get_string(time),
+									json_object_get_string_len(time),
+									api_key, TIME_TEXT_MAX_BYTES)),
+				 segment_request_errcontext(resp->request->target)));
 	}
+	ereport(ERROR,
+			(errcode(row_problems[problem].sqlstate),
+			 errmsg(row_problems[problem].message, i + 1),
+			 segment_request_errcontext(resp->request->target)));
 }
 
 /*
@@ -968,8 +957,6 @@ segment_report_http_error(const SegmentResponse *resp, const char *api_key)
 	char	   *volatile detail = NULL;
 	int			code;
 	const char *hint = NULL;
-	char	   *tries = resp->attempts > 1 ?
-		psprintf(" after %d attempts", resp->attempts) : "";
 
 	PG_TRY();
 	{
@@ -1037,10 +1024,16 @@ segment_report_http_error(const SegmentResponse *resp, const char *api_key)
 
 	ereport(ERROR,
 			(errcode(code),
-			 resp->status == 429 ?
-			 errmsg("rate limited by Braze (HTTP 429)%s", tries) :
-			 errmsg("Braze API returned HTTP %ld (%s)%s",
-					resp->status, status_reason(resp->status), tries),
+			 resp->status != 429 ?
+			 (resp->attempts > 1 ?
+			  errmsg("Braze API returned HTTP %ld (%s) after %d attempts",
+					 resp->status, status_reason(resp->status), resp->attempts) :
+			  errmsg("Braze API returned HTTP %ld (%s)",
+					 resp->status, status_reason(resp->status))) :
+			 resp->attempts > 1 ?
+			 errmsg("rate limited by Braze (HTTP 429) after %d attempts",
+					resp->attempts) :
+			 errmsg("rate limited by Braze (HTTP 429)"),
 			 errdetail_internal("%s", detail),
 			 hint ? errhint("%s", hint) : 0,
 			 segment_request_errcontext(resp->request->target)));

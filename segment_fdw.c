@@ -148,7 +148,7 @@ typedef struct CachedResponse
 {
 	char	   *key;			/* hash key: what the API is asked */
 	void	   *rows;			/* the endpoint's rows: SegmentRow for
-								 * data_series, else SegmentCatalogRow */
+								 * data_series, else SegmentInfoRow */
 	int			nrows;
 } CachedResponse;
 
@@ -198,7 +198,7 @@ typedef struct SegmentScanState
 	void	   *rows;
 	int			nrows;
 	int			next_row;
-	SegmentField converting;	/* catalog field being converted, for errors */
+	SegmentField converting;	/* list or details field being converted */
 	Datum		segment_value;	/* segment_id of the current request */
 
 	/* the inner scan of a batched join: the ids its join gives (text[]) */
@@ -265,12 +265,12 @@ static bool conds_are_computable(List *exprs);
 static bool next_response(SegmentScanState *state);
 static void store_row(SegmentScanState *state, TupleTableSlot *slot,
 					  const SegmentRow *row);
-static void store_catalog_row(SegmentScanState *state, TupleTableSlot *slot,
-							  const SegmentCatalogRow *row);
+static void store_info_row(SegmentScanState *state, TupleTableSlot *slot,
+							  const SegmentInfoRow *row);
 static char *request_key(const SegmentRequest *req);
 static void create_cache(SegmentScanState *state);
 static void conversion_error_callback(void *arg);
-static SegmentCatalogRow *copy_catalog_rows(const void *rows, int nrows);
+static SegmentInfoRow *copy_info_rows(const void *rows, int nrows);
 static void explain_stats(SegmentScanState *state, ExplainState *es);
 static List *explain_conditions(SegmentScanState *state, ExplainState *es);
 
@@ -1098,7 +1098,7 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 	keep = !state->cache_full &&
 		hash_get_num_entries(state->cache) < MAX_CACHED_RESPONSES &&
 		state->cached_rows + nkept <= MAX_CACHED_ROWS;
-	/* catalog rows carry text: bound their cache by its bytes instead */
+	/* list and details rows carry text: bound their cache by its bytes */
 	if (!state->endpoint->windows && keep)
 		keep = MemoryContextMemAllocated(state->cache_cxt, true) <
 			MAX_CACHED_ROWS * sizeof(SegmentRow);
@@ -1106,7 +1106,7 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 		state->cache_full = true;
 	MemoryContextSwitchTo(keep ? state->cache_cxt : state->batch_cxt);
 	if (!state->endpoint->windows)
-		kept = keep ? copy_catalog_rows(rows, nkept) : rows;
+		kept = keep ? copy_info_rows(rows, nkept) : rows;
 	else
 	{
 		kept = palloc(sizeof(SegmentRow) * Max(nkept, 1));
@@ -1131,14 +1131,14 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 }
 
 /*
- * A copy of catalog rows and their strings, in the current memory context
+ * A copy of list or details rows and their strings, in the current memory context
  * (the cache's): parsed rows live in the batch's.
  */
-static SegmentCatalogRow *
-copy_catalog_rows(const void *rows, int nrows)
+static SegmentInfoRow *
+copy_info_rows(const void *rows, int nrows)
 {
-	const SegmentCatalogRow *from = (const SegmentCatalogRow *) rows;
-	SegmentCatalogRow *to = palloc0(sizeof(SegmentCatalogRow) * Max(nrows, 1));
+	const SegmentInfoRow *from = (const SegmentInfoRow *) rows;
+	SegmentInfoRow *to = palloc0(sizeof(SegmentInfoRow) * Max(nrows, 1));
 	int			i,
 				f,
 				e;
@@ -1304,8 +1304,8 @@ store_row(SegmentScanState *state, TupleTableSlot *slot, const SegmentRow *row)
  * segment_id (details) from the request.
  */
 static void
-store_catalog_row(SegmentScanState *state, TupleTableSlot *slot,
-				  const SegmentCatalogRow *row)
+store_info_row(SegmentScanState *state, TupleTableSlot *slot,
+				  const SegmentInfoRow *row)
 {
 	Datum	   *values = slot->tts_values;
 	bool	   *nulls = slot->tts_isnull;
@@ -1402,8 +1402,8 @@ segmentIterateForeignScan(ForeignScanState *node)
 	if (state->endpoint->windows)
 		store_row(state, slot, &((SegmentRow *) state->rows)[state->next_row++]);
 	else
-		store_catalog_row(state, slot,
-						  &((SegmentCatalogRow *) state->rows)[state->next_row++]);
+		store_info_row(state, slot,
+						  &((SegmentInfoRow *) state->rows)[state->next_row++]);
 
 	error_context_stack = errcallback.previous;
 

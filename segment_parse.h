@@ -42,16 +42,16 @@ typedef struct SegmentRow
  * not have), and the elements of array fields (tags, teams).  Converted to
  * the columns' types by their input functions, or construct_array.
  */
-typedef struct SegmentCatalogRow
+typedef struct SegmentInfoRow
 {
 	char	   *values[SEGMENT_NUM_FIELDS];
 	char	  **elems[SEGMENT_NUM_FIELDS];
 	int			nelems[SEGMENT_NUM_FIELDS];
-} SegmentCatalogRow;
+} SegmentInfoRow;
 
 /*
  * A successful body's rows: an array of its endpoint's rows (SegmentRow or
- * SegmentCatalogRow), palloc'd, in *rows; returns their number.  Raises an
+ * SegmentInfoRow), palloc'd, in *rows; returns their number.  Raises an
  * error for anything the API does not promise.
  */
 extern int	segment_parse_rows(const SegmentResponse *resp,

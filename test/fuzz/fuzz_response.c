@@ -37,7 +37,7 @@
 
 #include "response.c"
 
-static void fuzz_catalog(SegmentResponse *resp, sigjmp_buf *jump);
+static void fuzz_list_details(SegmentResponse *resp, sigjmp_buf *jump);
 
 /* in pg_stubs.c */
 extern void fuzz_free_all(void);
@@ -127,7 +127,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 
-	fuzz_catalog(&resp, &jump);
+	fuzz_list_details(&resp, &jump);
 	resp.request = &request;
 
 	resp.status = 503;
@@ -149,7 +149,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
  * members (id and name; name) are there.
  */
 static void
-fuzz_catalog(SegmentResponse *resp, sigjmp_buf *jump)
+fuzz_list_details(SegmentResponse *resp, sigjmp_buf *jump)
 {
 	SegmentRequest list = {0};
 	SegmentRequest details = {0};
@@ -170,7 +170,7 @@ fuzz_catalog(SegmentResponse *resp, sigjmp_buf *jump)
 
 		for (i = 0; i < n; i++)
 		{
-			SegmentCatalogRow *row = (SegmentCatalogRow *) rows + i;
+			SegmentInfoRow *row = (SegmentInfoRow *) rows + i;
 
 			if (row->values[SEGMENT_FIELD_ID] == NULL ||
 				row->values[SEGMENT_FIELD_NAME] == NULL)
@@ -185,7 +185,7 @@ fuzz_catalog(SegmentResponse *resp, sigjmp_buf *jump)
 		void	   *rows;
 
 		if (segment_parse_details(resp, "fuzz-secret", &rows) != 1 ||
-			((SegmentCatalogRow *) rows)->values[SEGMENT_FIELD_NAME] == NULL)
+			((SegmentInfoRow *) rows)->values[SEGMENT_FIELD_NAME] == NULL)
 			abort();
 	}
 }
