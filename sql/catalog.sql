@@ -250,16 +250,18 @@ SELECT count(*) FILTER (WHERE r LIKE '/segments/list?%') AS pages,
        count(*) AS requests
 FROM standin.requests() r;
 RESET search_path;
--- the same with fixed days: the rows
+-- the same with fixed days: the rows (data_series named first, and its
+-- columns first: the join clause then prints as (d.segment_id = s.id) on
+-- every major, from 15 to 18, and no projection sits above the join)
 SELECT standin.reset() \gset
-SELECT s.name, d.time, d.size
-FROM braze.segments s JOIN braze.data_series d ON d.segment_id = s.id
+SELECT d.time, d.size, s.name
+FROM braze.data_series d JOIN braze.segments s ON d.segment_id = s.id
 WHERE s.name LIKE 'Trial 00%' AND d.time >= '2024-01-01' AND d.time <= '2024-01-02'
-ORDER BY 1, 2;
+ORDER BY s.name, d.time;
 SELECT * FROM standin.requests();
 EXPLAIN (VERBOSE, COSTS OFF)
-SELECT s.name, d.time, d.size
-FROM braze.segments s JOIN braze.data_series d ON d.segment_id = s.id
+SELECT d.time, d.size, s.name
+FROM braze.data_series d JOIN braze.segments s ON d.segment_id = s.id
 WHERE s.name LIKE 'Trial 00%' AND d.time >= '2024-01-01' AND d.time <= '2024-01-02';
 -- segments and segment_details, with filters on both sides
 SELECT standin.reset() \gset

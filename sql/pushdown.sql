@@ -157,6 +157,9 @@ SELECT count(*) AS requests FROM standin.requests();
 -- many outer rows, analyzed: still a parameterized nested loop, never a
 -- scan without segment_id
 CREATE TABLE tracked AS SELECT 'seg-' || i AS segment_id FROM generate_series(1, 200) i;
+-- a key, as my_segments has: the join clause is then derived from this side
+-- first, and prints as (t.segment_id = s.segment_id) on every major
+ALTER TABLE tracked ADD PRIMARY KEY (segment_id);
 ANALYZE tracked;
 SELECT standin.reset() \gset
 EXPLAIN (COSTS OFF)
