@@ -39,6 +39,7 @@
 
 #include <curl/curl.h>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "lib/ilist.h"
@@ -116,6 +117,9 @@ static void forget_rate_limit(SegmentTransfer *t);
 static bool handle_connected(CURL *easy);
 static double ms_since(instr_time since);
 static void release_handle(CURL *easy);
+static void forget_outcome(SegmentTransfer *t, const SegmentHttpConfig *http);
+static CURLcode configure_handle(CURL *easy, SegmentTransfer *t,
+								 const SegmentHttpConfig *http);
 static void drive(curl_socket_t fd, int ev_bitmask);
 pg_noreturn static void report_no_descriptor(const SegmentRequest *req);
 static uint32 wait_event(void);
@@ -293,9 +297,12 @@ open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
 		return CURL_SOCKET_BAD;
 	}
 	ReleaseExternalFD();
+	/* not inherited by programs the backend runs (COPY FROM PROGRAM) */
 	fd = socket(address->family, address->socktype, address->protocol);
-	if (fd == CURL_SOCKET_BAD)
+	if (fd == CURL_SOCKET_BAD || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
 	{
+		if (fd != CURL_SOCKET_BAD)
+			close(fd);
 		ReleaseExternalFD();
 		return CURL_SOCKET_BAD;
 	}
@@ -569,27 +576,11 @@ release_handle(CURL *easy)
 }
 
 /*
- * Start (or restart) transfer "t": configure an easy handle from "http"
- * and add it to the multi handle.  The outcome of an earlier attempt is
- * forgotten.
+ * Forget the outcome of an earlier attempt of transfer "t".
  */
-void
-segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
+static void
+forget_outcome(SegmentTransfer *t, const SegmentHttpConfig *http)
 {
-	CURL	   *easy;
-	CURLcode	rc = CURLE_OK;
-	CURLMcode	mrc;
-
-	ensure_multi();
-	Assert(t->handle == NULL);
-
-	easy = (n_idle_handles > 0) ? idle_handles[--n_idle_handles] : curl_easy_init();
-	if (easy == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory"),
-				 errdetail("Could not create a libcurl handle.")));
-
 	if (t->body)
 		pfree(t->body);
 	t->body = NULL;
@@ -604,6 +595,16 @@ segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
 	t->errbuf[0] = '\0';
 	t->driven_at_start = driven_ms;
 	t->max_bytes = (size_t) http->max_response_bytes;
+}
+
+/*
+ * Set the options of "easy" for transfer "t", as "http" says; the first
+ * error libcurl gives, or CURLE_OK.  Does not throw.
+ */
+static CURLcode
+configure_handle(CURL *easy, SegmentTransfer *t, const SegmentHttpConfig *http)
+{
+	CURLcode	rc = CURLE_OK;
 
 #define SETOPT(opt, val) \
 	do { if (rc == CURLE_OK) rc = curl_easy_setopt(easy, opt, val); } while (0)
@@ -670,6 +671,33 @@ segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
 		SETOPT(CURLOPT_FORBID_REUSE, 1L);
 #undef SETOPT
 
+	return rc;
+}
+
+/*
+ * Start (or restart) transfer "t": configure an easy handle from "http"
+ * and add it to the multi handle.  The outcome of an earlier attempt is
+ * forgotten.
+ */
+void
+segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
+{
+	CURL	   *easy;
+	CURLcode	rc;
+	CURLMcode	mrc;
+
+	ensure_multi();
+	Assert(t->handle == NULL);
+
+	easy = (n_idle_handles > 0) ? idle_handles[--n_idle_handles] : curl_easy_init();
+	if (easy == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Could not create a libcurl handle.")));
+
+	forget_outcome(t, http);
+	rc = configure_handle(easy, t, http);
 	if (rc != CURLE_OK)
 	{
 		release_handle(easy);

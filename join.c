@@ -173,6 +173,19 @@ typedef struct SegmentJoinState
 static void segment_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 								  RelOptInfo *outerrel, RelOptInfo *innerrel,
 								  JoinType jointype, JoinPathExtraData *extra);
+static bool join_shape_is_batchable(PlannerInfo *root, RelOptInfo *joinrel,
+									RelOptInfo *outerrel, RelOptInfo *innerrel,
+									JoinType jointype,
+									const SegmentColumns **cols);
+static bool find_segment_key(PlannerInfo *root, RelOptInfo *joinrel,
+							 RelOptInfo *outerrel, RelOptInfo *innerrel,
+							 JoinType jointype, JoinPathExtraData *extra,
+							 const SegmentColumns *cols, Expr **outer_key,
+							 Var **inner_key);
+static void add_batched_path(PlannerInfo *root, RelOptInfo *joinrel,
+							 RelOptInfo *outerrel, RelOptInfo *innerrel,
+							 JoinType jointype, JoinPathExtraData *extra,
+							 Expr *outer_key, Var *inner_key);
 static Plan *plan_join_path(PlannerInfo *root, RelOptInfo *rel,
 							CustomPath *best_path, List *tlist,
 							List *clauses, List *custom_plans);
@@ -252,11 +265,135 @@ segment_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 					  JoinType jointype, JoinPathExtraData *extra)
 {
 	const SegmentColumns *cols;
+	Expr	   *outer_key;
+	Var		   *inner_key;
+
+	if (prev_join_pathlist_hook)
+		prev_join_pathlist_hook(root, joinrel, outerrel, innerrel,
+								jointype, extra);
+
+	if (segment_batch_joins &&
+		join_shape_is_batchable(root, joinrel, outerrel, innerrel, jointype,
+								&cols) &&
+		find_segment_key(root, joinrel, outerrel, innerrel, jointype, extra,
+						 cols, &outer_key, &inner_key))
+		add_batched_path(root, joinrel, outerrel, innerrel, jointype, extra,
+						 outer_key, inner_key);
+}
+
+/*
+ * Is the join one the batched join can run: an inner, left, semi or anti
+ * join whose inner relation is a plain segment_fdw scan, with no LATERAL
+ * reference, row mark or value from outside its own rows?  Sets *cols to
+ * the inner relation's columns.
+ */
+static bool
+join_shape_is_batchable(PlannerInfo *root, RelOptInfo *joinrel,
+						RelOptInfo *outerrel, RelOptInfo *innerrel,
+						JoinType jointype, const SegmentColumns **cols)
+{
+	Path	   *outer_path = outerrel->cheapest_total_path;
+	ListCell   *lc;
+
+	if (jointype != JOIN_INNER && jointype != JOIN_LEFT &&
+		jointype != JOIN_SEMI && jointype != JOIN_ANTI)
+		return false;
+	if (!segment_rel_batchable(innerrel, cols))
+		return false;
+
+	/*
+	 * LATERAL references keep the nested loop; so do row marks (FOR UPDATE,
+	 * or the other relations of an UPDATE or DELETE), whose EvalPlanQual
+	 * recheck this node does not do.
+	 */
+	if (!bms_is_empty(joinrel->lateral_relids) ||
+		!bms_is_empty(innerrel->lateral_relids) ||
+		!bms_is_empty(outerrel->lateral_relids) ||
+		root->rowMarks != NIL)
+		return false;
+
+	/*
+	 * The inner plan must be the foreign scan itself.  A condition of the
+	 * inner relation that references none of its columns (current_user in
+	 * a view, a parameter of a generic plan) would become a one-time filter,
+	 * a Result node above the scan: keep the nested loop then.
+	 */
+	foreach(lc, innerrel->baserestrictinfo)
+	{
+		if (lfirst_node(RestrictInfo, lc)->pseudoconstant)
+			return false;
+	}
+	if (outer_path == NULL || !bms_is_empty(PATH_REQ_OUTER(outer_path)))
+		return false;
+	return !needs_outside_walker((Node *) joinrel->reltarget->exprs, NULL);
+}
+
+/*
+ * Find inner.segment_id = <expression of the outer side> among the join's
+ * clauses: *outer_key is the expression, *inner_key the inner column.
+ * False when there is none, or when a clause keeps the nested loop (a
+ * time bound given by the join, a sub-select, a one-time filter).
+ */
+static bool
+find_segment_key(PlannerInfo *root, RelOptInfo *joinrel,
+				 RelOptInfo *outerrel, RelOptInfo *innerrel,
+				 JoinType jointype, JoinPathExtraData *extra,
+				 const SegmentColumns *cols, Expr **outer_key,
+				 Var **inner_key)
+{
+	ListCell   *lc;
+
+	*outer_key = NULL;
+	*inner_key = NULL;
+	foreach(lc, extra->restrictlist)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		SegmentCond cond;
+
+		if (rinfo->pseudoconstant ||
+			needs_outside_walker((Node *) rinfo->clause, NULL))
+			return false;
+		if (!segment_rel_clause_cond(root, innerrel, rinfo, &cond))
+			continue;
+		if (!segment_cond_is_segment(cond.kind))
+		{
+			/* a time or parameter bound given by the join: nested loop */
+			return false;
+		}
+		if (*outer_key == NULL && cond.kind == SEGMENT_COND_SEGMENT_EQ &&
+			!(IS_OUTER_JOIN(jointype) &&
+			  RINFO_IS_PUSHED_DOWN(rinfo, joinrel->relids)) &&
+			bms_is_subset(pull_varnos(root, (Node *) cond.expr),
+						  outerrel->relids) &&
+			!bms_is_empty(pull_varnos(root, (Node *) cond.expr)))
+		{
+			*outer_key = cond.expr;
+			*inner_key = makeVar(innerrel->relid,
+								 cols->attnum[SEGMENT_FIELD_SEGMENT_ID],
+								 cols->typid[SEGMENT_FIELD_SEGMENT_ID],
+								 -1, InvalidOid, 0);
+		}
+	}
+	return *outer_key != NULL;
+}
+
+/*
+ * Add the batched join's path to "joinrel".
+ *
+ * Costs: the outer side, and the inner scan over its distinct ids,
+ * max_concurrency at a time; a nested loop pays a round trip per outer row
+ * instead.  The first row comes once the first round's ids are answered
+ * and the second round's are read: what a LIMIT pays.
+ */
+static void
+add_batched_path(PlannerInfo *root, RelOptInfo *joinrel,
+				 RelOptInfo *outerrel, RelOptInfo *innerrel,
+				 JoinType jointype, JoinPathExtraData *extra,
+				 Expr *outer_key, Var *inner_key)
+{
+	Path	   *outer_path = outerrel->cheapest_total_path;
 	SegmentJoinPath *path;
-	Path	   *outer_path;
 	Path	   *inner_path;
-	Expr	   *outer_key = NULL;
-	Var		   *inner_key = NULL;
 	double		outer_rows;
 	double		ids;
 	double		inner_rows;
@@ -268,85 +405,7 @@ segment_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 	double		first_fraction;
 	Cost		first_startup;
 	Cost		first_total;
-	ListCell   *lc;
 
-	if (prev_join_pathlist_hook)
-		prev_join_pathlist_hook(root, joinrel, outerrel, innerrel,
-								jointype, extra);
-
-	if (!segment_batch_joins)
-		return;
-	if (jointype != JOIN_INNER && jointype != JOIN_LEFT &&
-		jointype != JOIN_SEMI && jointype != JOIN_ANTI)
-		return;
-	if (!segment_rel_batchable(innerrel, &cols))
-		return;
-	/*
-	 * LATERAL references keep the nested loop; so do row marks (FOR UPDATE,
-	 * or the other relations of an UPDATE or DELETE), whose EvalPlanQual
-	 * recheck this node does not do.
-	 */
-	if (!bms_is_empty(joinrel->lateral_relids) ||
-		!bms_is_empty(innerrel->lateral_relids) ||
-		!bms_is_empty(outerrel->lateral_relids) ||
-		root->rowMarks != NIL)
-		return;
-
-	/*
-	 * The inner plan must be the foreign scan itself.  A condition of the
-	 * inner relation that references none of its columns (current_user in
-	 * a view, a parameter of a generic plan) would become a one-time filter,
-	 * a Result node above the scan: keep the nested loop then.
-	 */
-	foreach(lc, innerrel->baserestrictinfo)
-	{
-		if (lfirst_node(RestrictInfo, lc)->pseudoconstant)
-			return;
-	}
-	outer_path = outerrel->cheapest_total_path;
-	if (outer_path == NULL || !bms_is_empty(PATH_REQ_OUTER(outer_path)))
-		return;
-	if (needs_outside_walker((Node *) joinrel->reltarget->exprs, NULL))
-		return;
-
-	foreach(lc, extra->restrictlist)
-	{
-		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
-		SegmentCond cond;
-
-		if (rinfo->pseudoconstant ||
-			needs_outside_walker((Node *) rinfo->clause, NULL))
-			return;
-		if (!segment_rel_clause_cond(root, innerrel, rinfo, &cond))
-			continue;
-		if (!segment_cond_is_segment(cond.kind))
-		{
-			/* a time or parameter bound given by the join: nested loop */
-			return;
-		}
-		if (outer_key == NULL && cond.kind == SEGMENT_COND_SEGMENT_EQ &&
-			!(IS_OUTER_JOIN(jointype) &&
-			  RINFO_IS_PUSHED_DOWN(rinfo, joinrel->relids)) &&
-			bms_is_subset(pull_varnos(root, (Node *) cond.expr),
-						  outerrel->relids) &&
-			!bms_is_empty(pull_varnos(root, (Node *) cond.expr)))
-		{
-			outer_key = cond.expr;
-			inner_key = makeVar(innerrel->relid,
-								cols->attnum[SEGMENT_FIELD_SEGMENT_ID],
-								cols->typid[SEGMENT_FIELD_SEGMENT_ID],
-								-1, InvalidOid, 0);
-		}
-	}
-	if (outer_key == NULL)
-		return;
-
-	/*
-	 * Costs: the outer side, and the inner scan over its distinct ids,
-	 * max_concurrency at a time; a nested loop pays a round trip per outer
-	 * row instead.  The first row comes once the first round's ids are
-	 * answered and the second round's are read: what a LIMIT pays.
-	 */
 	outer_rows = Max(outer_path->rows, 1);
 	ids = Max(estimate_num_groups(root, list_make1(outer_key), outer_rows,
 								  NULL, NULL), 1);

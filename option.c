@@ -85,9 +85,160 @@ static void check_api_key(const char *value);
 static SegmentField field_by_name(const char *name);
 static const SegmentEndpoint *endpoint_of(List *options);
 static int	unprivileged_max(const char *optname);
+pg_noreturn static void report_unknown_option(DefElem *def, Oid catalog);
+static void check_option_value(const SegmentFdwOption *opt, DefElem *def);
+static void check_pinned_segment(List *options_list);
 
 #define BRAZE_URLS_DETAIL \
 	"Servers of other roles may use the REST endpoints of Braze: https://rest.<instance>.braze.com and https://rest.<instance>.braze.eu, such as https://rest.iad-01.braze.com."
+
+/*
+ * Raise the error of option "def", unknown to objects of catalog
+ * "catalog", with the list of the options they may have.
+ */
+static void
+report_unknown_option(DefElem *def, Oid catalog)
+{
+	StringInfoData buf;
+	const SegmentFdwOption *o;
+
+	initStringInfo(&buf);
+	for (o = valid_options; o->optname; o++)
+	{
+		if (o->optcontext == catalog)
+			appendStringInfo(&buf, "%s%s", (buf.len > 0) ? ", " : "",
+							 o->optname);
+	}
+
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+			 errmsg("invalid option \"%s\"", def->defname),
+			 buf.len > 0
+			 ? errhint("Valid options in this context are: %s",
+					   buf.data)
+			 : errhint("There are no valid options in this context.")));
+}
+
+/*
+ * Check the value of option "def", described by "opt": its range, its
+ * form, and whether the current role may set it.
+ */
+static void
+check_option_value(const SegmentFdwOption *opt, DefElem *def)
+{
+	char	   *value = defGetString(def);
+
+	if (opt->max > 0)
+	{
+		int			v = int_option_value(def, opt);
+		int			limit = unprivileged_max(opt->optname);
+
+		/* memory for the bodies in flight: see segment_fdw.h */
+		if (v > limit && !superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only superusers can set option \"%s\" above %d",
+							opt->optname, limit)));
+	}
+	else if (strcmp(opt->optname, "url") == 0)
+	{
+		char	   *detail = NULL;
+
+		if (!segment_check_url(value, &detail))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for option \"url\": \"%s\"",
+							value),
+					 errdetail("%s", detail),
+					 errhint("Use the REST endpoint of your Braze instance, such as https://rest.iad-01.braze.com.")));
+		/* any other host (loopback, internal services) is a superuser's call */
+		if (!superuser() && !segment_url_is_allowed(value))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only superusers can set option \"url\" to a URL other than a Braze REST endpoint"),
+					 errdetail(BRAZE_URLS_DETAIL),
+					 errhint("A superuser can allow more URLs with the setting segment_fdw.allowed_urls.")));
+	}
+	else if (strcmp(opt->optname, "api_key") == 0)
+		check_api_key(value);
+	else if (strcmp(opt->optname, "ca_file") == 0)
+	{
+		/* it makes the backend read a file of the server's machine */
+		if (!superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only superusers can set option \"ca_file\"")));
+		if (!is_absolute_path(value))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"ca_file\" must be an absolute path")));
+	}
+	else if (strcmp(opt->optname, "proxy") == 0)
+	{
+		char	   *detail = NULL;
+
+		/* it decides where requests, and their keys, go */
+		if (!superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only superusers can set option \"proxy\"")));
+		/* the message does not repeat a value that may hold a password */
+		if (!segment_check_proxy(value, &detail))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for option \"proxy\""),
+					 errdetail("%s", detail),
+					 errhint("Write the proxy as a URL, such as http://proxy.example.com:3128.")));
+	}
+	else if (strcmp(opt->optname, "segment_id") == 0)
+	{
+		if (value[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"segment_id\" must not be empty")));
+	}
+	else if (strcmp(opt->optname, "endpoint") == 0)
+	{
+		if (segment_endpoint_by_name(value) == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for option \"endpoint\": \"%s\"",
+							value),
+					 errhint("Valid values are data_series (the default), list and details.")));
+	}
+	else if (strcmp(opt->optname, "column_name") == 0)
+	{
+		if (field_by_name(value) == SEGMENT_NUM_FIELDS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for option \"column_name\": \"%s\"",
+							value),
+					 errhint("Valid names are segment_id, time, size, length and ending_at (endpoint data_series); id, name, analytics_tracking_enabled and tags (list); segment_id, name, description, text_description, created_at, updated_at, tags and teams (details).")));
+	}
+}
+
+/*
+ * A list table reads every segment: it cannot be pinned to one.
+ */
+static void
+check_pinned_segment(List *options_list)
+{
+	const SegmentEndpoint *endpoint = endpoint_of(options_list);
+	ListCell   *cell;
+
+	foreach(cell, options_list)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (strcmp(def->defname, "segment_id") == 0 &&
+			!segment_endpoint_has_field(endpoint, SEGMENT_FIELD_SEGMENT_ID))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"segment_id\" cannot be used with endpoint \"%s\"",
+							endpoint->name),
+					 errdetail("GET %s takes no segment.", endpoint->path)));
+	}
+}
 
 PG_FUNCTION_INFO_V1(segment_fdw_validator);
 
@@ -110,140 +261,13 @@ segment_fdw_validator(PG_FUNCTION_ARGS)
 	{
 		DefElem    *def = (DefElem *) lfirst(cell);
 		const SegmentFdwOption *opt = find_option(def->defname, catalog);
-		char	   *value;
 
 		if (opt == NULL)
-		{
-			/* Unknown here: list the options this object may have */
-			StringInfoData buf;
-			const SegmentFdwOption *o;
-
-			initStringInfo(&buf);
-			for (o = valid_options; o->optname; o++)
-			{
-				if (o->optcontext == catalog)
-					appendStringInfo(&buf, "%s%s", (buf.len > 0) ? ", " : "",
-									 o->optname);
-			}
-
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-					 errmsg("invalid option \"%s\"", def->defname),
-					 buf.len > 0
-					 ? errhint("Valid options in this context are: %s",
-							   buf.data)
-					 : errhint("There are no valid options in this context.")));
-		}
-
-		value = defGetString(def);
-
-		if (opt->max > 0)
-		{
-			int			v = int_option_value(def, opt);
-			int			limit = unprivileged_max(opt->optname);
-
-			/* memory for the bodies in flight: see segment_fdw.h */
-			if (v > limit && !superuser())
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("only superusers can set option \"%s\" above %d",
-								opt->optname, limit)));
-		}
-		else if (strcmp(opt->optname, "url") == 0)
-		{
-			char	   *detail = NULL;
-
-			if (!segment_check_url(value, &detail))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid value for option \"url\": \"%s\"",
-								value),
-						 errdetail("%s", detail),
-						 errhint("Use the REST endpoint of your Braze instance, such as https://rest.iad-01.braze.com.")));
-			/* any other host (loopback, internal services) is a superuser's call */
-			if (!superuser() && !segment_url_is_allowed(value))
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("only superusers can set option \"url\" to a URL other than a Braze REST endpoint"),
-						 errdetail(BRAZE_URLS_DETAIL),
-						 errhint("A superuser can allow more URLs with the setting segment_fdw.allowed_urls.")));
-		}
-		else if (strcmp(opt->optname, "api_key") == 0)
-			check_api_key(value);
-		else if (strcmp(opt->optname, "ca_file") == 0)
-		{
-			/* it makes the backend read a file of the server's machine */
-			if (!superuser())
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("only superusers can set option \"ca_file\"")));
-			if (!is_absolute_path(value))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("option \"ca_file\" must be an absolute path")));
-		}
-		else if (strcmp(opt->optname, "proxy") == 0)
-		{
-			char	   *detail = NULL;
-
-			/* it decides where requests, and their keys, go */
-			if (!superuser())
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("only superusers can set option \"proxy\"")));
-			/* the message does not repeat a value that may hold a password */
-			if (!segment_check_proxy(value, &detail))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid value for option \"proxy\""),
-						 errdetail("%s", detail),
-						 errhint("Write the proxy as a URL, such as http://proxy.example.com:3128.")));
-		}
-		else if (strcmp(opt->optname, "segment_id") == 0)
-		{
-			if (value[0] == '\0')
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("option \"segment_id\" must not be empty")));
-		}
-		else if (strcmp(opt->optname, "endpoint") == 0)
-		{
-			if (segment_endpoint_by_name(value) == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid value for option \"endpoint\": \"%s\"",
-								value),
-						 errhint("Valid values are data_series (the default), list and details.")));
-		}
-		else if (strcmp(opt->optname, "column_name") == 0)
-		{
-			if (field_by_name(value) == SEGMENT_NUM_FIELDS)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid value for option \"column_name\": \"%s\"",
-								value),
-						 errhint("Valid names are segment_id, time, size, length and ending_at (endpoint data_series); id, name, analytics_tracking_enabled and tags (list); segment_id, name, description, text_description, created_at, updated_at, tags and teams (details).")));
-		}
+			report_unknown_option(def, catalog);
+		check_option_value(opt, def);
 	}
-
-	/* a list table reads every segment: it cannot be pinned to one */
 	if (catalog == ForeignTableRelationId)
-	{
-		const SegmentEndpoint *endpoint = endpoint_of(options_list);
-
-		foreach(cell, options_list)
-		{
-			DefElem    *def = (DefElem *) lfirst(cell);
-
-			if (strcmp(def->defname, "segment_id") == 0 &&
-				!segment_endpoint_has_field(endpoint, SEGMENT_FIELD_SEGMENT_ID))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("option \"segment_id\" cannot be used with endpoint \"%s\"",
-								endpoint->name),
-						 errdetail("GET %s takes no segment.", endpoint->path)));
-		}
-	}
+		check_pinned_segment(options_list);
 
 	PG_RETURN_VOID();
 }

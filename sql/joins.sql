@@ -338,6 +338,41 @@ JOIN segment_sizes s ON s.segment_id = f.id WHERE s.time = '2024-01-02';
 SELECT split_part(standin.stats(), ' ', 1) AS requests;
 ALTER SERVER braze OPTIONS (DROP max_requests);
 
+-- the join's clauses are plan expressions PostgreSQL sees (custom_exprs): a
+-- relation named in one (here a regclass constant, from an inlined SQL
+-- function, so only the plan holds it) is a dependency of the plan, and a
+-- cached plan is made again when that relation is renamed away and another
+-- takes its name (before, the join kept the old relation and found no row)
+CREATE TABLE join_dep ();
+CREATE TABLE join_dep_new ();
+CREATE FUNCTION join_dep_name(text) RETURNS text LANGUAGE sql STABLE
+  AS $$ SELECT 'join_dep'::regclass::text || $1 $$;
+SET plan_cache_mode = force_generic_plan;
+PREPARE dep_join AS
+SELECT t.id, s.size FROM tracked t JOIN segment_sizes s
+  ON s.segment_id = t.id AND join_dep_name(s.segment_id) = 'join_dep' || t.id
+WHERE s.time = '2024-01-02' AND t.grp = 1 ORDER BY t.id;
+DO $$
+DECLARE
+  line text;
+  batched bool := false;
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) EXECUTE dep_join' LOOP
+    batched := batched OR line ~ 'SegmentBatchJoin';
+  END LOOP;
+  RAISE NOTICE 'batched join: %', batched;
+END $$;
+EXECUTE dep_join;
+BEGIN;
+ALTER TABLE join_dep RENAME TO join_dep_old;
+ALTER TABLE join_dep_new RENAME TO join_dep;
+COMMIT;
+EXECUTE dep_join;
+DEALLOCATE dep_join;
+RESET plan_cache_mode;
+DROP TABLE join_dep, join_dep_old;
+DROP FUNCTION join_dep_name(text);
+
 -- the same shapes as a role that can only SELECT (with a mapping of its own)
 CREATE USER MAPPING FOR regress_join_reader SERVER braze OPTIONS (api_key 'regress-key');
 GRANT SELECT ON segment_sizes, sizes_v5, spaced, five_hundred TO regress_join_reader;

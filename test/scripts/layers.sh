@@ -22,7 +22,8 @@ while IFS='|' read -r file line expect; do
   if out=$("$top/test/layers" "$tmp"); then
     echo "not ok the check takes $line in $file"
   elif grep -qF -- "$expect" <<<"$out"; then
-    echo "ok the check refuses $line in $file (${out%%$'\n'*})"
+    first=${out%%$'\n'*}
+    echo "ok the check refuses $line in $file (says: ${first#not ok })"
   else
     echo "not ok the check refuses $line in $file, but says: ${out//$'\n'/; }"
   fi
@@ -41,5 +42,6 @@ touch "$tmp/extra.c"
 if out=$("$top/test/layers" "$tmp") || ! grep -qF "extra.c is in no layer" <<<"$out"; then
   echo "not ok a new file in no layer passes the check"
 else
-  echo "ok a new file must be placed in a layer (${out%%$'\n'*})"
+  first=${out%%$'\n'*}
+  echo "ok a new file must be placed in a layer (says: ${first#not ok })"
 fi
