@@ -207,8 +207,8 @@ close_connections(void)
 		detach(t);
 		t->done = true;
 		t->result = CURLE_FAILED_INIT;
-		strlcpy(t->errbuf, "The backend's libcurl multi handle failed, and the transfer was abandoned with it.",
-				sizeof(t->errbuf));
+		snprintf(t->errbuf, sizeof(t->errbuf), "%s",
+				 "The backend's libcurl multi handle failed, and the transfer was abandoned with it.");
 	}
 	/* closes the cached connections, through close_socket */
 	curl_multi_cleanup(multi);

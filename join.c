@@ -186,6 +186,7 @@ static void add_batched_path(PlannerInfo *root, RelOptInfo *joinrel,
 							 RelOptInfo *outerrel, RelOptInfo *innerrel,
 							 JoinType jointype, JoinPathExtraData *extra,
 							 Expr *outer_key, Var *inner_key);
+static Node *with_scan_nullingrels(Node *node, void *context);
 static Plan *plan_join_path(PlannerInfo *root, RelOptInfo *rel,
 							CustomPath *best_path, List *tlist,
 							List *clauses, List *custom_plans);
@@ -473,11 +474,45 @@ tlist_position(List *tlist, Var *var)
 }
 
 /*
+ * A copy of the join's expressions whose Vars name the outer joins that
+ * null them as the scan tuple's column of the same attribute does.  The
+ * clauses are evaluated where this join's own outer join has nulled nothing
+ * yet, while the scan tuple is named as the join's output (PostgreSQL 16
+ * on): setrefs.c takes a Var for its column only when the two agree.  Only
+ * the names change: the values are the same.
+ */
+static Node *
+with_scan_nullingrels(Node *node, void *context)
+{
+	List	   *scan_tlist = (List *) context;
+
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Var))
+	{
+		Var		   *var = (Var *) node;
+		AttrNumber	pos = tlist_position(scan_tlist, var);
+		Var		   *copy = palloc(sizeof(Var));
+
+		if (pos == 0)
+			elog(ERROR, "segment_fdw: join column %d of relation %d not found",
+				 var->varattno, var->varno);
+		memcpy(copy, var, sizeof(Var));
+		segment_var_copy_nullingrels(copy,
+									 (Var *) list_nth_node(TargetEntry, scan_tlist,
+														   pos - 1)->expr);
+		return (Node *) copy;
+	}
+	return expression_tree_mutator(node, with_scan_nullingrels, context);
+}
+
+/*
  * PlanCustomPath: the CustomScan.  Its scan tuple (custom_scan_tlist) holds
- * the Vars of the join's target list first, then those only the clauses
- * need, each as it is written there (setrefs.c matches them exactly, outer
- * joins that null them included); each is read from one of the two
- * children.
+ * the Vars of the join's target list first, as they are written there (so
+ * that setrefs.c matches them), then those only the clauses need; each is
+ * read from one of the two children.  The clauses and the outer key are
+ * its custom_exprs, for setrefs.c to turn into references to the scan
+ * tuple (with_scan_nullingrels).
  */
 static Plan *
 plan_join_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
@@ -489,6 +524,7 @@ plan_join_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	Plan	   *inner_plan = (Plan *) lsecond(custom_plans);
 	List	   *joinquals;
 	List	   *otherquals;
+	List	   *exprs;
 	List	   *scan_tlist;
 	List	   *sides = NIL;
 	List	   *resnos = NIL;
@@ -508,14 +544,18 @@ plan_join_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 		otherquals = NIL;
 	}
 
+	exprs = list_make3(joinquals, otherquals, path->outer_key);
 	scan_tlist = add_to_flat_tlist(NIL,
 								   pull_var_clause((Node *) tlist,
 												   PVC_INCLUDE_PLACEHOLDERS));
-	scan_tlist = add_to_flat_tlist(scan_tlist,
-								   pull_var_clause((Node *) list_make3(joinquals,
-																	   otherquals,
-																	   path->outer_key),
-												   0));
+	foreach(lc, pull_var_clause((Node *) exprs, 0))
+	{
+		Var		   *var = (Var *) lfirst(lc);
+
+		if (tlist_position(scan_tlist, var) == 0)
+			scan_tlist = add_to_flat_tlist(scan_tlist, list_make1(var));
+	}
+	exprs = (List *) with_scan_nullingrels((Node *) exprs, scan_tlist);
 
 	foreach(lc, scan_tlist)
 	{
@@ -543,7 +583,7 @@ plan_join_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	cscan->scan.scanrelid = 0;
 	cscan->flags = best_path->flags;
 	cscan->custom_plans = custom_plans;
-	cscan->custom_exprs = list_make3(joinquals, otherquals, path->outer_key);
+	cscan->custom_exprs = exprs;
 	cscan->custom_private = list_make4(makeInteger((int) path->jointype),
 									   sides, resnos, makeInteger(inner_key));
 	cscan->custom_scan_tlist = scan_tlist;

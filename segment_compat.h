@@ -158,6 +158,15 @@ explain_is_generic_plan(ExplainState *es)
 #endif
 }
 
+/* 16: a Var names the outer joins that can null it; give it those of "from" */
+static inline void
+segment_var_copy_nullingrels(Var *var, const Var *from)
+{
+#if PG_VERSION_NUM >= 160000
+	var->varnullingrels = bms_copy(from->varnullingrels);
+#endif
+}
+
 /* 18: a path counts the disabled nodes below it */
 static inline void
 segment_path_set_disabled_nodes(Path *path, int disabled_nodes)
