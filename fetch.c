@@ -121,11 +121,13 @@ static void fill_response(SegmentFetch *fetch, FetchSlot *s,
 						  SegmentResponse *resp);
 
 /*
- * Called by _PG_init: the setting, and the transaction callbacks.
+ * Called by _PG_init: the settings of this layer and the one below, and the
+ * transaction callbacks.
  */
 void
 segment_fetch_init(void)
 {
+	segment_http_init();
 	DefineCustomBoolVariable("segment_fdw.log_requests",
 							 "Logs each request to Braze at LOG level.",
 							 "Each attempt is logged with its URL (never the key), status, bytes, milliseconds and attempt number; without this setting, at DEBUG1.",

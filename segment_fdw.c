@@ -46,7 +46,6 @@
 
 #include "segment_fdw.h"
 #include "segment_fetch.h"
-#include "segment_http.h"
 
 PG_MODULE_MAGIC;
 
@@ -280,7 +279,6 @@ static List *explain_conditions(SegmentScanState *state, ExplainState *es);
 void
 _PG_init(void)
 {
-	segment_http_init();
 	segment_fetch_init();
 	segment_join_init();
 	MarkGUCPrefixReserved("segment_fdw");
