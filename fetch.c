@@ -70,6 +70,8 @@ typedef struct FetchSlot
 	bool		recorded;		/* the latest attempt was counted */
 	bool		waiting;		/* for retry_at */
 	TimestampTz retry_at;
+	bool		wants_descriptor;	/* waits for a transfer to finish */
+	uint64		finished_before;	/* segment_http_finished() then */
 	SegmentRequest request;
 	MemoryContext cxt;
 } FetchSlot;
@@ -91,6 +93,7 @@ struct SegmentFetch
 	SegmentNextRequest next_request;	/* where requests come from */
 	void	   *next_arg;
 	bool		exhausted;		/* next_request said there is no more */
+	bool		abandoned;		/* its subtransaction aborted */
 	FetchSlot  *slots;			/* max_concurrency of them */
 	int64		next_start;		/* number of the next request to start */
 	int64		next_emit;		/* number of the first not handed back */
@@ -267,7 +270,10 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		if (event == SUBXACT_EVENT_COMMIT_SUB)
 			fetch->owner = parentSubid;
 		else
+		{
 			abort_transfers(fetch);
+			fetch->abandoned = true;
+		}
 	}
 }
 
@@ -291,6 +297,7 @@ take_request(SegmentFetch *fetch)
 	slot->attempts = 0;
 	slot->recorded = slot->waiting = false;
 	slot->retry_at = 0;
+	slot->wants_descriptor = false;
 	oldcxt = MemoryContextSwitchTo(slot->cxt);
 	found = fetch->next_request(fetch->next_arg, &slot->request);
 	MemoryContextSwitchTo(oldcxt);
@@ -393,6 +400,9 @@ wait_for_descriptor(SegmentFetch *fetch, FetchSlot *s, TimestampTz now)
 	s->transfer.done = false;
 	s->waiting = true;
 	s->retry_at = now;
+	/* not before a transfer, this fetch's or another's, frees a connection */
+	s->wants_descriptor = segment_http_running() > 0;
+	s->finished_before = segment_http_finished();
 	return true;
 }
 
@@ -547,6 +557,10 @@ fill_response(SegmentFetch *fetch, FetchSlot *s, SegmentResponse *resp)
 bool
 segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 {
+	/* its scan went with the subtransaction: nothing can read it again */
+	if (fetch->abandoned)
+		elog(ERROR, "segment_fdw: the requests of a scan were abandoned with its subtransaction");
+
 	for (;;)
 	{
 		TimestampTz now = GetCurrentTimestamp();
@@ -601,7 +615,10 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 			{
 				FetchSlot *s = SLOT(fetch, i);
 
-				if (s->waiting && now >= s->retry_at &&
+				if (s->waiting && s->wants_descriptor &&
+					segment_http_finished() != s->finished_before)
+					s->wants_descriptor = false;
+				if (s->waiting && !s->wants_descriptor && now >= s->retry_at &&
 					running(fetch) < fetch->in_flight_cap)
 					start(fetch, s);
 			}
@@ -634,7 +651,9 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 			{
 				FetchSlot *s = SLOT(fetch, i);
 
-				if (s->waiting && (wake == 0 || s->retry_at < wake))
+				/* one waiting for a descriptor wakes with curl's sockets */
+				if (s->waiting && !s->wants_descriptor &&
+					(wake == 0 || s->retry_at < wake))
 					wake = s->retry_at;
 			}
 		}

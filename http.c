@@ -10,11 +10,15 @@
  * retried, is fetch.c's business: this file starts a transfer, lets curl
  * work on it, and records its outcome in the SegmentTransfer.
  *
- * Every socket curl opens goes through open_socket and close_socket, which
- * take and give back a descriptor of fd.c's external allowance
+ * Every connection's socket goes through open_socket and close_socket,
+ * which take and give back a descriptor of fd.c's external allowance
  * (AcquireExternalFD), as postgres_fdw's connections do: fd.c sizes its own
  * use of descriptors on what it knows of, and refuses us before the backend
- * runs out.  A refused socket ends its transfer with no_descriptor set;
+ * runs out.  The multi handle keeps three reserved for as long as it lives:
+ * its wake-up socket pair, and the epoll set of segment_http_wait, so that
+ * a backend whose connections took the rest can still wait on them.  The
+ * threaded resolver's pair for each name lookup, closed when the lookup
+ * ends, is libcurl's alone.  A refused socket ends its transfer with no_descriptor set;
  * fetch.c then waits for a running transfer's connection, or fails.
  *
  * Connections are kept for the next query, at most
@@ -78,6 +82,7 @@ static dlist_head attached = DLIST_STATIC_INIT(attached);	/* transfers
 static instr_time last_activity;	/* a transfer was last attached or
 									 * ended */
 static int	n_sockets = 0;		/* open, each an external descriptor */
+static uint64 n_finished = 0;	/* transfers that left the multi handle */
 static CURL *idle_handles[MAX_POOLED_HANDLES];
 static int	n_idle_handles = 0;
 static WatchedSocket *watched = NULL;	/* malloc'd: grown in a callback */
@@ -117,6 +122,7 @@ static void forget_rate_limit(SegmentTransfer *t);
 static bool handle_connected(CURL *easy);
 static double ms_since(instr_time since);
 static void release_handle(CURL *easy);
+static int	idle_cap(void);
 static void forget_outcome(SegmentTransfer *t, const SegmentHttpConfig *http);
 static CURLcode configure_handle(CURL *easy, SegmentTransfer *t,
 								 const SegmentHttpConfig *http);
@@ -186,6 +192,10 @@ ensure_multi(void)
 				 errmsg("out of memory"),
 				 errdetail("Could not create a libcurl multi handle.")));
 
+	/* while it lives: its wake-up socket pair, and the wait's epoll set */
+	ReserveExternalFD();
+	ReserveExternalFD();
+	ReserveExternalFD();
 	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_callback);
 	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_callback);
 }
@@ -212,6 +222,9 @@ close_connections(void)
 	}
 	/* closes the cached connections, through close_socket */
 	curl_multi_cleanup(multi);
+	ReleaseExternalFD();
+	ReleaseExternalFD();
+	ReleaseExternalFD();
 	multi = NULL;
 	multi_broken = false;
 	n_watched = 0;
@@ -281,22 +294,11 @@ open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
 	SegmentTransfer *t = (SegmentTransfer *) clientp;
 	curl_socket_t fd;
 
-	/*
-	 * One more must stay free: segment_http_wait's WaitEventSet takes one
-	 * (epoll) of the same allowance.
-	 */
 	if (!AcquireExternalFD())
 	{
 		t->no_descriptor = true;
 		return CURL_SOCKET_BAD;
 	}
-	if (!AcquireExternalFD())
-	{
-		ReleaseExternalFD();
-		t->no_descriptor = true;
-		return CURL_SOCKET_BAD;
-	}
-	ReleaseExternalFD();
 	/* not inherited by programs the backend runs (COPY FROM PROGRAM) */
 	fd = socket(address->family, address->socktype, address->protocol);
 	if (fd == CURL_SOCKET_BAD || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
@@ -576,6 +578,18 @@ release_handle(CURL *easy)
 }
 
 /*
+ * The connections kept idle: segment_fdw.max_idle_connections, but never
+ * more than a quarter of the descriptors fd.c allows outside its own files
+ * (a third of max_safe_fds), so that idle connections leave room for the
+ * next query's and for PostgreSQL's own (a small max_files_per_process).
+ */
+static int
+idle_cap(void)
+{
+	return Max(1, Min(segment_max_idle_connections, max_safe_fds / 3 / 4));
+}
+
+/*
  * Forget the outcome of an earlier attempt of transfer "t".
  */
 static void
@@ -666,7 +680,8 @@ configure_handle(CURL *easy, SegmentTransfer *t, const SegmentHttpConfig *http)
 	SETOPT(CURLOPT_CLOSESOCKETDATA, NULL);
 	/* no connection idle for longer is used again (curl counts seconds) */
 	SETOPT(CURLOPT_MAXAGE_CONN,
-		   (long) Max(1, (segment_idle_connection_timeout + 999) / 1000));
+		   (long) Max(1, segment_idle_connection_timeout / 1000 +
+					  (segment_idle_connection_timeout % 1000 != 0)));
 	if (segment_max_idle_connections == 0)
 		SETOPT(CURLOPT_FORBID_REUSE, 1L);
 #undef SETOPT
@@ -708,8 +723,7 @@ segment_transfer_start(SegmentTransfer *t, const SegmentHttpConfig *http)
 	}
 
 	/* connections kept once their transfer ends (0 would be "no limit") */
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS,
-					  (long) Max(segment_max_idle_connections, 1));
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) idle_cap());
 	mrc = curl_multi_add_handle(multi, easy);
 	if (mrc != CURLM_OK)
 	{
@@ -750,6 +764,7 @@ segment_transfer_time_left(SegmentTransfer *t, const SegmentHttpConfig *http)
 	segment_transfer_abort(t);
 	t->done = true;
 	t->result = CURLE_OPERATION_TIMEDOUT;
+	t->no_descriptor = false;
 	t->connected = connected;
 	t->elapsed_ms = spent;
 	snprintf(t->errbuf, sizeof(t->errbuf),
@@ -780,7 +795,19 @@ detach(SegmentTransfer *t)
 	release_handle((CURL *) t->handle);
 	t->handle = NULL;
 	dlist_delete(&t->node);
+	n_finished++;
 	INSTR_TIME_SET_CURRENT(last_activity);
+}
+
+/*
+ * How many transfers have left the multi handle (ended or aborted) since
+ * the backend started: a request waiting for a descriptor waits for this
+ * to change, as a connection may then be free.
+ */
+uint64
+segment_http_finished(void)
+{
+	return n_finished;
 }
 
 /*
@@ -822,6 +849,9 @@ drive(curl_socket_t fd, int ev_bitmask)
 		t->connected = handle_connected(easy);
 		t->elapsed_ms = total / 1000.0;
 		t->done = true;
+		/* a refused socket matters only if no other address connected */
+		if (t->result != CURLE_COULDNT_CONNECT || t->connected)
+			t->no_descriptor = false;
 		detach(t);
 	}
 }
@@ -851,9 +881,18 @@ segment_http_wait(long timeout)
 
 	if (timeout > 0)
 	{
-		/* the set's epoll descriptor is fd.c's to give, as for a socket */
+		/*
+		 * The set's epoll descriptor is fd.c's to give: the one the multi
+		 * handle keeps reserved for it, or, without one, one still free.
+		 */
+		if (multi != NULL)
+			ReleaseExternalFD();
 		if (!AcquireExternalFD())
+		{
+			if (multi != NULL)
+				ReserveExternalFD();
 			report_no_descriptor(NULL);
+		}
 		ReleaseExternalFD();
 
 		PG_TRY();
@@ -879,6 +918,8 @@ segment_http_wait(long timeout)
 		{
 			if (set != NULL)
 				FreeWaitEventSet(set);
+			if (multi != NULL)
+				ReserveExternalFD();
 		}
 		PG_END_TRY();
 	}

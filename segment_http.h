@@ -89,6 +89,7 @@ pg_noreturn extern void segment_report_transfer_error(const SegmentTransfer *t,
 										  int attempts);
 extern double segment_http_wait(long timeout);
 extern int	segment_http_running(void);
+extern uint64 segment_http_finished(void);
 extern bool segment_http_close_idle(void);
 extern int	segment_http_open_sockets(void);
 extern void segment_http_end_of_xact(void);

@@ -150,10 +150,33 @@ def scarce(url, port, host, scarce_port):
         check(waits and int(waits[0]) > 0 and sent == ["64"],
               f"the requests waited for descriptors ({waits[0] if waits else 0} times) and "
               "64 were sent, once each",
-              f"EXPLAIN ANALYZE: waits {waits}, sent {sent}")
+              f"EXPLAIN ANALYZE: waits {waits}, sent {sent}; {plan[-3:]} {s.errors[-3:]}")
         held = sockets_to(s.pid, port)
         check(held <= CAP, f"after the fan-out the backend keeps {held} sockets (at most {CAP})",
               f"after the fan-out the backend keeps {held} sockets")
+
+        # another scan's requests hold the descriptors: a query that needs new
+        # connections waits for them to finish (driving them), neither spinning
+        # without waiting nor failing
+        slow = ", ".join(f"'slow-{1500 + g}'" for g in range(40))
+        sql, expected = fan_out("s5", 4)
+        before = len(s.errors)
+        started = time.monotonic()
+        out = s.run(f"""BEGIN;
+DECLARE slow CURSOR FOR SELECT segment_id FROM dsc_sizes
+  WHERE segment_id IN ({slow}) AND time = '{DAY}';
+FETCH 1 FROM slow;
+SET LOCAL statement_timeout = '30s';
+{sql}
+FETCH ALL FROM slow;
+COMMIT;""")
+        took = time.monotonic() - started
+        check(out[:1] == ["slow-1500"] and out[1:2] == expected and len(out) == 41 and
+              len(s.errors) == before,
+              f"while another cursor's 40 slow requests hold the descriptors, a 4-segment query "
+              f"waits for them and gives its rows ({took:.1f} s)",
+              f"with another scan holding the descriptors: {out[:3]} ({len(out)} lines), "
+              f"errors {s.errors[before:][:3]}, {took:.1f} s")
 
         # every external descriptor taken by dblink connections, then the fan-out fails
         s.run("SET segment_fdw.idle_connection_timeout = 0; SELECT 1;")
