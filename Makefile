@@ -14,14 +14,15 @@ OBJS = \
 	request.o \
 	response.o \
 	segment_fdw.o \
+	shared.o \
 	url.o \
 	util.o
 
 EXTENSION = segment_fdw
-DATA = segment_fdw--1.0.sql
+DATA = segment_fdw--1.0.sql segment_fdw--1.0--1.1.sql
 PGFILEDESC = "segment_fdw - foreign data wrapper for Braze segment analytics"
 
-REGRESS = options scan pushdown errors retries explain concurrency tls security ecosystem cron limits boundaries catalog joins
+REGRESS = options scan pushdown errors retries explain concurrency tls security ecosystem cron limits boundaries catalog joins shared
 REGRESS_OPTS = --load-extension=segment_fdw
 
 PKG_CONFIG ?= pkg-config

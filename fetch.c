@@ -47,6 +47,7 @@
 
 #include "segment_fetch.h"
 #include "segment_http.h"
+#include "segment_shared.h"
 
 /* Back-off before retry N: base * 2^(N-1), at most the cap, half jittered */
 #define RETRY_BASE_MS 250
@@ -68,10 +69,11 @@ typedef struct FetchSlot
 	SegmentTransfer transfer;	/* http.c's: the latest attempt */
 	int			attempts;		/* tries made */
 	bool		recorded;		/* the latest attempt was counted */
-	bool		waiting;		/* for retry_at */
+	bool		waiting;		/* for retry_at (0: for a slot, or the budget) */
 	TimestampTz retry_at;
 	bool		wants_descriptor;	/* waits for a transfer to finish */
 	uint64		finished_before;	/* segment_http_finished() then */
+	bool		holds_slot;		/* of the server's max_total_concurrency */
 	SegmentRequest request;
 	MemoryContext cxt;
 } FetchSlot;
@@ -84,6 +86,11 @@ struct SegmentFetch
 	MemoryContextCallback cleanup;
 	SegmentHttpConfig http;
 	const char *api_key;		/* to mask in error messages */
+	const char *relname;		/* the scan's table, for errors */
+	const SegmentFdwOptions *opts;
+	int			server;			/* shared.c's entry, or -1 */
+	int			workspace;		/* shared.c's budget of url and key */
+	bool		queued;			/* a request waits for a slot */
 	int			max_concurrency;
 	int			in_flight_cap;	/* fewer once descriptors ran out */
 	int			max_retries;
@@ -107,6 +114,8 @@ static dlist_head live_fetches = DLIST_STATIC_INIT(live_fetches);
 
 static void fetch_cleanup(void *arg);
 static void abort_transfers(SegmentFetch *fetch);
+static void attempt_ended(SegmentFetch *fetch, FetchSlot *s);
+static bool may_start(SegmentFetch *fetch, TimestampTz now);
 static void xact_callback(XactEvent event, void *arg);
 static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 							 SubTransactionId parentSubid, void *arg);
@@ -131,6 +140,7 @@ void
 segment_fetch_init(void)
 {
 	segment_http_init();
+	segment_shared_init();
 	DefineCustomBoolVariable("segment_fdw.log_requests",
 							 "Logs each request to Braze at LOG level.",
 							 "Each attempt is logged with its URL (never the key), status, bytes, milliseconds and attempt number; without this setting, at DEBUG1.",
@@ -151,7 +161,7 @@ segment_fetch_init(void)
  */
 SegmentFetch *
 segment_fetch_begin(MemoryContext parent, const SegmentFdwOptions *opts,
-					SubTransactionId owner,
+					const char *relname, SubTransactionId owner,
 					SegmentNextRequest next_request, void *arg,
 					SegmentFetchStats *stats)
 {
@@ -170,6 +180,10 @@ segment_fetch_begin(MemoryContext parent, const SegmentFdwOptions *opts,
 	fetch->http.connect_timeout_ms = opts->connect_timeout_ms;
 	fetch->http.max_response_bytes = opts->max_response_bytes;
 	fetch->api_key = opts->api_key;
+	fetch->relname = relname;
+	fetch->opts = opts;
+	fetch->server = segment_shared_server(opts->serverid);
+	fetch->workspace = segment_workspace(opts->url, opts->api_key);
 	fetch->max_concurrency = opts->max_concurrency;
 	fetch->in_flight_cap = opts->max_concurrency;
 	fetch->max_retries = opts->max_retries;
@@ -204,6 +218,8 @@ fetch_cleanup(void *arg)
 	SegmentFetch *fetch = (SegmentFetch *) arg;
 
 	abort_transfers(fetch);
+	if (fetch->queued)
+		segment_slot_leave_queue();
 	dlist_delete(&fetch->node);
 	segment_free_headers(fetch->http.headers);
 	fetch->http.headers = NULL;
@@ -218,7 +234,111 @@ abort_transfers(SegmentFetch *fetch)
 	int			i;
 
 	for (i = 0; i < fetch->max_concurrency; i++)
+	{
 		segment_transfer_abort(&fetch->slots[i].transfer);
+		attempt_ended(fetch, &fetch->slots[i]);
+	}
+}
+
+/*
+ * The latest attempt of slot "s" ended, or was aborted: give its slot of
+ * max_total_concurrency back, and tell the budget and the statistics what
+ * Braze said.  Does not throw.
+ */
+static void
+attempt_ended(SegmentFetch *fetch, FetchSlot *s)
+{
+	SegmentTransfer *t = &s->transfer;
+	bool		answered = t->done && t->result == 0;
+
+	if (!s->holds_slot)
+		return;
+	s->holds_slot = false;
+	segment_slot_give_back(fetch->server);
+	segment_budget_answered(fetch->workspace, answered ? t->status : 0,
+							answered ? t->ratelimit_limit : -1,
+							answered ? t->ratelimit_remaining : -1,
+							answered ? t->ratelimit_reset : -1);
+	if (!answered)
+		return;
+	segment_shared_count(fetch->server, SEGMENT_COUNT_BYTES, t->len);
+	if (t->status == 429)
+		segment_shared_count(fetch->server, SEGMENT_COUNT_RATE_LIMITED, 1);
+	segment_shared_rate_limit(fetch->server, t->ratelimit_limit,
+							  t->ratelimit_remaining, t->ratelimit_reset);
+}
+
+/*
+ * May a request start now?  Not while it would bring the workspace's budget
+ * below rate_limit_reserve: the fetch waits for the hour to reset if that
+ * is within max_retry_wait_ms, else fails.  Not while max_total_concurrency
+ * requests of the server are in flight, or other backends came first: the
+ * fetch is queued.  True when it may, with a slot taken for it.
+ */
+static bool
+may_start(SegmentFetch *fetch, TimestampTz now)
+{
+	SegmentBudget budget;
+
+	segment_budget_get(fetch->workspace, &budget);
+	if (budget.known && fetch->opts->rate_limit_reserve > 0 &&
+		budget.remaining - 1 < segment_reserve_of(fetch->opts, budget.limit))
+	{
+		if (budget.reset > 0 &&
+			budget.reset - now <= (int64) fetch->max_retry_wait_ms * 1000)
+		{
+			/* the reset second has to be over, as for a 429 */
+			fetch->paused_until = Max(fetch->paused_until,
+									  budget.reset + USECS_PER_SEC);
+			return false;
+		}
+		segment_refuse_budget(fetch->opts, fetch->relname, 1, &budget);
+	}
+	if (!segment_slot_take(fetch->server, fetch->opts->max_total_concurrency))
+	{
+		fetch->queued = true;
+		return false;
+	}
+	fetch->queued = false;
+	return true;
+}
+
+/*
+ * Refuse, before it sends them, a scan of "relname" whose "needed" requests
+ * would take the budget below rate_limit_reserve.
+ */
+void
+segment_refuse_budget(const SegmentFdwOptions *opts, const char *relname,
+					  int64 needed, const SegmentBudget *budget)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("a scan of foreign table \"%s\" would take Braze's rate limit below rate_limit_reserve",
+					relname),
+			 errdetail("Requests needed: " INT64_FORMAT "; the workspace has about " INT64_FORMAT " of " INT64_FORMAT " left this hour; the reserve is " INT64_FORMAT "; the limit resets at %s.",
+					   needed, Max(budget->remaining, 0), budget->limit,
+					   segment_reserve_of(opts, budget->limit),
+					   budget->reset > 0 ? timestamptz_to_str(budget->reset) : "an unknown time"),
+			 errhint("Wait for the reset, narrow the query, or lower the server option rate_limit_reserve.")));
+}
+
+/*
+ * Before a scan sends its "needed" requests: refuse it at once if the
+ * workspace's budget, as the latest response of any backend said, leaves
+ * fewer above rate_limit_reserve.
+ */
+void
+segment_fetch_check_budget(const SegmentFdwOptions *opts, const char *relname,
+						   int64 needed)
+{
+	SegmentBudget budget;
+
+	if (needed <= 0 || opts->api_key == NULL || opts->rate_limit_reserve == 0)
+		return;
+	segment_budget_get(segment_workspace(opts->url, opts->api_key), &budget);
+	if (budget.known &&
+		budget.remaining - needed < segment_reserve_of(opts, budget.limit))
+		segment_refuse_budget(opts, relname, needed, &budget);
 }
 
 /*
@@ -298,6 +418,7 @@ take_request(SegmentFetch *fetch)
 	slot->recorded = slot->waiting = false;
 	slot->retry_at = 0;
 	slot->wants_descriptor = false;
+	slot->holds_slot = false;
 	oldcxt = MemoryContextSwitchTo(slot->cxt);
 	found = fetch->next_request(fetch->next_arg, &slot->request);
 	MemoryContextSwitchTo(oldcxt);
@@ -334,7 +455,10 @@ running(SegmentFetch *fetch)
 static void
 start(SegmentFetch *fetch, FetchSlot *s)
 {
+	s->holds_slot = true;
 	segment_transfer_start(&s->transfer, &fetch->http);
+	segment_budget_sent(fetch->workspace);
+	segment_shared_count(fetch->server, SEGMENT_COUNT_REQUESTS, 1);
 	s->attempts++;
 	s->waiting = false;
 	s->recorded = false;
@@ -350,12 +474,22 @@ start(SegmentFetch *fetch, FetchSlot *s)
 static void
 start_new(SegmentFetch *fetch)
 {
+	TimestampTz now = GetCurrentTimestamp();
+
 	while (fetch->next_start < fetch->next_emit + fetch->max_concurrency &&
 		   running(fetch) < fetch->in_flight_cap &&
 		   take_request(fetch))
 	{
-		fetch->next_start++;
-		start(fetch, SLOT(fetch, fetch->next_start - 1));
+		FetchSlot  *s = SLOT(fetch, fetch->next_start++);
+
+		if (!may_start(fetch, now))
+		{
+			/* taken, not sent: it goes when it may, as a retry would */
+			s->waiting = true;
+			s->retry_at = 0;
+			break;
+		}
+		start(fetch, s);
 	}
 }
 
@@ -587,6 +721,7 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 
 			if (!s->transfer.done || s->recorded)
 				continue;
+			attempt_ended(fetch, s);
 			if (s->transfer.no_descriptor && wait_for_descriptor(fetch, s, now))
 				continue;
 			record_attempt(fetch, s);
@@ -597,6 +732,7 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 			delay = retry_delay(fetch, s, now);
 			if (delay < 0)
 			{
+				segment_shared_count(fetch->server, SEGMENT_COUNT_FAILED, 1);
 				if (s->transfer.result != 0)
 					segment_report_transfer_error(&s->transfer, &fetch->http, s->attempts);
 				fill_response(fetch, s, resp);
@@ -606,6 +742,7 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 			s->waiting = true;
 			s->retry_at = TimestampTzPlusMilliseconds(now, delay);
 			fetch->stats->retries++;
+			segment_shared_count(fetch->server, SEGMENT_COUNT_RETRIES, 1);
 		}
 
 		/* start retries that are due, then new requests, as room allows */
@@ -620,9 +757,14 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 					s->wants_descriptor = false;
 				if (s->waiting && !s->wants_descriptor && now >= s->retry_at &&
 					running(fetch) < fetch->in_flight_cap)
+				{
+					if (!may_start(fetch, now))
+						break;
 					start(fetch, s);
+				}
 			}
-			start_new(fetch);
+			if (!fetch->queued && now >= fetch->paused_until)
+				start_new(fetch);
 		}
 
 		if (fetch->next_emit >= fetch->next_start)
@@ -663,7 +805,13 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 
 			timeout = (timeout < 0) ? until_wake : Min(timeout, until_wake);
 		}
-		fetch->stats->wait_ms += segment_http_wait(timeout);
+		{
+			double		waited = segment_http_wait(timeout);
+
+			fetch->stats->wait_ms += waited;
+			if (fetch->queued)
+				fetch->stats->queue_wait_ms += waited;
+		}
 	}
 }
 

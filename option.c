@@ -28,7 +28,9 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 #include "utils/rel.h"
 
 #include "segment_http.h"
@@ -63,6 +65,9 @@ static const SegmentFdwOption valid_options[] = {
 	{"max_requests", ForeignServerRelationId, OPT(max_requests), 1, 1000000, 5000},
 	{"ca_file", ForeignServerRelationId, OPT(ca_file), 0, 0, 0},
 	{"proxy", ForeignServerRelationId, OPT(proxy), 0, 0, 0},
+	{"max_total_concurrency", ForeignServerRelationId, OPT(max_total_concurrency), 1, 256, 16},
+	{"rate_limit_reserve", ForeignServerRelationId, -1, 0, 0, 0},	/* read apart */
+	{"cache_ttl", ForeignServerRelationId, -1, 0, 0, 0},	/* read apart */
 
 	/* user mapping: the only place a secret may live */
 	{"api_key", UserMappingRelationId, OPT(api_key), 0, 0, 0},
@@ -85,6 +90,8 @@ static void check_api_key(const char *value);
 static SegmentField field_by_name(const char *name);
 static const SegmentEndpoint *endpoint_of(List *options);
 static int	unprivileged_max(const char *optname);
+static void parse_reserve(const char *value, int64 *n, bool *percent);
+static int64 parse_ttl(const char *value);
 pg_noreturn static void report_unknown_option(DefElem *def, Oid catalog);
 static void check_option_value(const SegmentFdwOption *opt, DefElem *def);
 static void check_pinned_segment(List *options_list);
@@ -161,6 +168,15 @@ check_option_value(const SegmentFdwOption *opt, DefElem *def)
 	}
 	else if (strcmp(opt->optname, "api_key") == 0)
 		check_api_key(value);
+	else if (strcmp(opt->optname, "rate_limit_reserve") == 0)
+	{
+		int64		n;
+		bool		percent;
+
+		parse_reserve(value, &n, &percent);
+	}
+	else if (strcmp(opt->optname, "cache_ttl") == 0)
+		(void) parse_ttl(value);
 	else if (strcmp(opt->optname, "ca_file") == 0)
 	{
 		/* it makes the backend read a file of the server's machine */
@@ -314,6 +330,71 @@ int_option_value(DefElem *def, const SegmentFdwOption *opt)
 }
 
 /*
+ * Parse rate_limit_reserve: a number of requests (0 to 1000000000), or a
+ * percentage of X-RateLimit-Limit written with %, 0% to 100%.
+ */
+static void
+parse_reserve(const char *value, int64 *n, bool *percent)
+{
+	size_t		len = strlen(value);
+	char	   *end;
+
+	*percent = len > 0 && value[len - 1] == '%';
+	errno = 0;
+	*n = strtoll(value, &end, 10);
+	if (!isdigit((unsigned char) value[0]) || errno == ERANGE ||
+		end != value + len - (*percent ? 1 : 0) ||
+		*n > (*percent ? 100 : 1000000000))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for option \"rate_limit_reserve\": \"%s\"",
+						value),
+				 errdetail("Valid values are a number of requests between 0 and 1000000000, or a percentage of X-RateLimit-Limit between 0%% and 100%%, such as 10%%.")));
+}
+
+/*
+ * Parse cache_ttl, an interval of at least 0 (0 turns the cache off), into
+ * milliseconds; a month counts 30 days.
+ */
+#define TTL_MAX_DAYS ((int64) 36525)
+
+static int64
+parse_ttl(const char *value)
+{
+	Interval   *iv;
+	int64		us;
+
+	iv = DatumGetIntervalP(DirectFunctionCall3(interval_in,
+											   CStringGetDatum(value),
+											   ObjectIdGetDatum(InvalidOid),
+											   Int32GetDatum(-1)));
+	/* each part within 100 years first, so that the sum cannot overflow */
+	if (iv->time < 0 || iv->day < 0 || iv->month < 0 ||
+		iv->time > TTL_MAX_DAYS * USECS_PER_DAY || iv->day > TTL_MAX_DAYS ||
+		iv->month > TTL_MAX_DAYS / DAYS_PER_MONTH ||
+		(us = iv->time + (int64) iv->day * USECS_PER_DAY +
+		 (int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY) >
+		TTL_MAX_DAYS * USECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for option \"cache_ttl\": \"%s\"", value),
+				 errdetail("Valid values are intervals from 0 (no cache) to 100 years, such as '1 day'.")));
+	return us / 1000;
+}
+
+/*
+ * The requests rate_limit_reserve leaves to others, for a workspace whose
+ * X-RateLimit-Limit is "limit".
+ */
+int64
+segment_reserve_of(const SegmentFdwOptions *opts, int64 limit)
+{
+	if (opts->reserve_is_percent)
+		return (limit * opts->rate_limit_reserve + 99) / 100;
+	return opts->rate_limit_reserve;
+}
+
+/*
  * The largest value a role other than a superuser may give an integer
  * option (INT_MAX: no limit of its own).
  */
@@ -324,6 +405,8 @@ unprivileged_max(const char *optname)
 		return SEGMENT_UNPRIVILEGED_MAX_CONCURRENCY;
 	if (strcmp(optname, "max_response_bytes") == 0)
 		return SEGMENT_UNPRIVILEGED_MAX_RESPONSE_BYTES;
+	if (strcmp(optname, "max_total_concurrency") == 0)
+		return SEGMENT_UNPRIVILEGED_MAX_TOTAL_CONCURRENCY;
 	return INT_MAX;
 }
 
@@ -364,6 +447,11 @@ check_server_owner(ForeignServer *server, const SegmentFdwOptions *opts)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("server \"%s\" may not set option \"max_concurrency\" above %d, because its owner is not a superuser",
 						server->servername, SEGMENT_UNPRIVILEGED_MAX_CONCURRENCY)));
+	if (opts->max_total_concurrency > SEGMENT_UNPRIVILEGED_MAX_TOTAL_CONCURRENCY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("server \"%s\" may not set option \"max_total_concurrency\" above %d, because its owner is not a superuser",
+						server->servername, SEGMENT_UNPRIVILEGED_MAX_TOTAL_CONCURRENCY)));
 	if (opts->max_response_bytes > SEGMENT_UNPRIVILEGED_MAX_RESPONSE_BYTES)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -418,6 +506,21 @@ segment_get_options(Oid foreigntableid, Oid userid, SegmentFdwOptions *opts)
 	{
 		if (opt->max > 0)
 			*(int *) ((char *) opts + opt->offset) = opt->defval;
+	}
+
+	opts->serverid = server->serverid;
+	opts->rate_limit_reserve = 0;
+	opts->reserve_is_percent = false;
+	opts->cache_ttl_ms = (int64) SECS_PER_DAY * 1000;
+	foreach(lc, server->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "rate_limit_reserve") == 0)
+			parse_reserve(defGetString(def), &opts->rate_limit_reserve,
+						  &opts->reserve_is_percent);
+		else if (strcmp(def->defname, "cache_ttl") == 0)
+			opts->cache_ttl_ms = parse_ttl(defGetString(def));
 	}
 
 	options = list_concat(options, server->options);

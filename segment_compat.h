@@ -14,10 +14,13 @@
 #ifndef SEGMENT_COMPAT_H
 #define SEGMENT_COMPAT_H
 
+#include "catalog/pg_foreign_server.h"
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
 #include "nodes/pg_list.h"
 #include "optimizer/pathnode.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
 #include "utils/lsyscache.h"
 
 #if PG_VERSION_NUM < 150000
@@ -185,5 +188,21 @@ segment_path_disabled_nodes(Path *path)
 	return 0;
 #endif
 }
+
+/* 17: a backend's number among the PGPROCs is MyProcNumber */
+#if PG_VERSION_NUM >= 170000
+#define segment_my_proc_number() ((int) MyProcNumber)
+#else
+#define segment_my_proc_number() (MyProc->pgprocno)
+#endif
+
+/* 16: object_ownercheck() for any catalog; before, one function each */
+#if PG_VERSION_NUM >= 160000
+#define segment_server_ownercheck(serverid, roleid) \
+	object_ownercheck(ForeignServerRelationId, (serverid), (roleid))
+#else
+#define segment_server_ownercheck(serverid, roleid) \
+	pg_foreign_server_ownercheck((serverid), (roleid))
+#endif
 
 #endif							/* SEGMENT_COMPAT_H */

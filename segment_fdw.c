@@ -166,6 +166,8 @@ typedef struct SegmentScanState
 {
 	SegmentFdwOptions opts;
 	SubTransactionId subid;		/* the scan was started in */
+	int			workspace;		/* shared.c's, once needed; -1 before */
+	int			server;
 	const SegmentEndpoint *endpoint;
 	SegmentColumns cols;
 	ColumnInput input[SEGMENT_NUM_FIELDS];
@@ -258,6 +260,10 @@ static SegmentRequestList *compute_requests(SegmentScanState *state,
 static bool pull_request(void *arg, SegmentRequest *req);
 static bool request_is_cached(SegmentScanState *state, int64 i,
 							  SegmentRequest *req);
+static bool shared_cacheable(SegmentScanState *state,
+							 const SegmentRequest *req);
+static bool take_shared_window(SegmentScanState *state, SegmentRequest *req,
+							   char *key);
 static void free_request(const SegmentRequestList *list, SegmentRequest *req);
 static void sort_rows(SegmentRow *rows, int nrows, const SegmentRequest *req);
 static bool conds_are_computable(List *exprs);
@@ -750,6 +756,8 @@ segmentBeginForeignScan(ForeignScanState *node, int eflags)
 	state->relname = pstrdup(RelationGetRelationName(node->ss.ss_currentRelation));
 	/* a cursor's: the subtransaction that opened it, wherever it is read */
 	state->subid = GetCurrentSubTransactionId();
+	state->workspace = -1;
+	state->server = -1;
 
 	/* the user whose mapping holds the key: the view owner, if any */
 	userid = foreign_scan_check_as_user(fsplan, estate);
@@ -891,8 +899,13 @@ start_run(SegmentScanState *state, ExprContext *econtext)
 	state->requests = compute_requests(state, econtext);
 	/* a batched join counts the requests of its whole run instead */
 	if (!state->batched)
+	{
 		segment_requests_check_cap(state->requests, state->relname,
-							   state->opts.max_requests);
+								   state->opts.max_requests);
+		/* every request of the run counts, those the caches may answer too */
+		segment_fetch_check_budget(&state->opts, state->relname,
+								   state->requests->nrequests);
+	}
 	state->started = true;
 	state->runs++;
 	state->next_item = 0;
@@ -932,9 +945,77 @@ request_is_cached(SegmentScanState *state, int64 i, SegmentRequest *req)
 
 	segment_requests_get(state->requests, i, req);
 	key = request_key(req);
-	cached = hash_search(state->cache, &key, HASH_FIND, NULL) != NULL;
+	cached = hash_search(state->cache, &key, HASH_FIND, NULL) != NULL ||
+		take_shared_window(state, req, key);
 	pfree(key);
 	return cached;
+}
+
+/*
+ * Could the shared cache answer "req": a window of data_series whose every
+ * day is settled (before yesterday, in UTC), with the cache on?
+ */
+static bool
+shared_cacheable(SegmentScanState *state, const SegmentRequest *req)
+{
+	DateADT		today = (DateADT) (GetCurrentTimestamp() / USECS_PER_DAY);
+
+	if (!state->endpoint->windows || state->requests->parameter_mode ||
+		state->opts.cache_ttl_ms <= 0 || state->opts.api_key == NULL ||
+		!segment_shared_enabled() ||
+		DATE_NOT_FINITE(req->first_day) || DATE_NOT_FINITE(req->last_day))
+		return false;
+	/* the request asks for the day after its last too */
+	if (req->last_day + 1 > today - 2)
+		return false;
+	if (state->workspace < 0)
+	{
+		state->workspace = segment_workspace(state->opts.url,
+											 state->opts.api_key);
+		state->server = segment_shared_server(state->opts.serverid);
+	}
+	return true;
+}
+
+/*
+ * Answer "req" (whose key in the scan's cache is "key") from the shared
+ * cache, if it holds the window and the scan's cache has room for it; the
+ * window then joins the scan's cache, where the fetch and next_response
+ * both find it.
+ */
+static bool
+take_shared_window(SegmentScanState *state, SegmentRequest *req, char *key)
+{
+	CachedResponse *entry;
+	SegmentRow *rows;
+	MemoryContext oldcxt;
+	int			nrows;
+	bool		found;
+
+	if (state->cache_full ||
+		hash_get_num_entries(state->cache) >= MAX_CACHED_RESPONSES ||
+		!shared_cacheable(state, req))
+		return false;
+	oldcxt = MemoryContextSwitchTo(state->cache_cxt);
+	found = segment_cache_get(state->workspace, req->target, &rows, &nrows);
+	if (found && state->cached_rows + nrows > MAX_CACHED_ROWS)
+	{
+		pfree(rows);
+		found = false;
+	}
+	if (found)
+	{
+		key = pstrdup(key);
+		entry = (CachedResponse *) hash_search(state->cache, &key, HASH_ENTER,
+											   NULL);
+		entry->rows = rows;
+		entry->nrows = nrows;
+		state->cached_rows += nrows;
+		state->stats.cache_hits++;
+		segment_shared_count(state->server, SEGMENT_COUNT_CACHE_HITS, 1);
+	}
+	MemoryContextSwitchTo(oldcxt);
+	return found;
 }
 
 /*
@@ -1087,6 +1168,10 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 				(DATE_IS_NOEND(req->last_day) || series[i].day <= req->last_day))
 				series[nkept++] = series[i];
 		}
+		/* settled days, the same for every session with this key */
+		if (shared_cacheable(state, req))
+			segment_cache_put(state->workspace, state->opts.url, req->target,
+							  series, nkept, state->opts.cache_ttl_ms);
 	}
 
 	/*
@@ -1195,6 +1280,12 @@ next_response(SegmentScanState *state)
 	key = request_key(req);
 	entry = (CachedResponse *) hash_search(state->cache, &key, HASH_FIND,
 										   NULL);
+	/* not pulled by the fetch yet: the shared cache may answer it here */
+	if (entry == NULL &&
+		(state->fetch == NULL || state->next_item >= state->next_pull) &&
+		take_shared_window(state, req, key))
+		entry = (CachedResponse *) hash_search(state->cache, &key, HASH_FIND,
+											   NULL);
 	if (entry)
 		state->requests_cached++;
 	else
@@ -1205,8 +1296,9 @@ next_response(SegmentScanState *state)
 			state->next_pull = state->next_item;
 			MemoryContextSwitchTo(state->run_cxt);
 			state->fetch = segment_fetch_begin(state->run_cxt, &state->opts,
-											   state->subid, pull_request,
-											   state, &state->stats);
+											   state->relname, state->subid,
+											   pull_request, state,
+											   &state->stats);
 		}
 		entry = receive_response(state, req, key);
 		/* the next page is known to be needed only now: a fetch per page */
@@ -1507,8 +1599,14 @@ explain_stats(SegmentScanState *state, ExplainState *es)
 							   stats->descriptor_waits, es);
 	ExplainPropertyInteger("Braze Most In Flight", NULL,
 						   stats->max_in_flight, es);
+	if (stats->cache_hits > 0)
+		ExplainPropertyInteger("Braze Windows From Cache", NULL,
+							   stats->cache_hits, es);
 	if (es->timing)
 		ExplainPropertyFloat("Braze Wait Time", "ms", stats->wait_ms, 3, es);
+	if (es->timing && stats->queue_wait_ms > 0)
+		ExplainPropertyFloat("Braze Queue Wait Time", "ms",
+							 stats->queue_wait_ms, 3, es);
 }
 
 /*
@@ -1937,12 +2035,13 @@ segment_scan_start_batch(ForeignScanState *node, Datum ids)
 	if (state->batch_requests + sent > state->opts.max_requests)
 		segment_requests_refuse_batch(state->relname, state->opts.max_requests,
 								  state->batch_requests, sent);
+	segment_fetch_check_budget(&state->opts, state->relname, sent);
 	state->batch_requests += sent;
 	if (sent > 0)
 	{
 		state->fetch = segment_fetch_begin(state->run_cxt, &state->opts,
-										   state->subid, pull_request, state,
-										   &state->stats);
+										   state->relname, state->subid,
+										   pull_request, state, &state->stats);
 		segment_fetch_start(state->fetch);
 	}
 	MemoryContextSwitchTo(oldcxt);

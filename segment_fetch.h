@@ -13,6 +13,7 @@
 
 #include "segment_options.h"
 #include "segment_parse.h"
+#include "segment_shared.h"
 
 /* Figures of a scan's requests, for EXPLAIN ANALYZE */
 #define SEGMENT_STATUS_SLOTS 8
@@ -25,6 +26,8 @@ typedef struct SegmentFetchStats
 	double		wait_ms;		/* time spent waiting on Braze */
 	int			max_in_flight;
 	int64		descriptor_waits;	/* requests that waited for a descriptor */
+	double		queue_wait_ms;	/* waiting for max_total_concurrency */
+	int64		cache_hits;		/* windows the shared cache answered */
 	bool		warned_low;		/* the rate-limit warning was given */
 	int			nstatuses;
 	long		status[SEGMENT_STATUS_SLOTS];	/* responses by status */
@@ -45,6 +48,7 @@ extern bool segment_log_requests;
 extern void segment_fetch_init(void);
 extern SegmentFetch *segment_fetch_begin(MemoryContext parent,
 										 const SegmentFdwOptions *opts,
+										 const char *relname,
 										 SubTransactionId owner,
 										 SegmentNextRequest next_request,
 										 void *arg,
@@ -54,5 +58,11 @@ extern bool segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp);
 extern void segment_fetch_release_body(SegmentFetch *fetch,
 									   SegmentResponse *resp);
 extern void segment_fetch_end(SegmentFetch *fetch);
+extern void segment_fetch_check_budget(const SegmentFdwOptions *opts,
+									   const char *relname, int64 needed);
+pg_noreturn extern void segment_refuse_budget(const SegmentFdwOptions *opts,
+											  const char *relname,
+											  int64 needed,
+											  const SegmentBudget *budget);
 
 #endif							/* SEGMENT_FETCH_H */

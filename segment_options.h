@@ -19,6 +19,7 @@
  * bodies in flight (max_concurrency x max_response_bytes) and their rows.
  */
 #define SEGMENT_UNPRIVILEGED_MAX_CONCURRENCY 16
+#define SEGMENT_UNPRIVILEGED_MAX_TOTAL_CONCURRENCY 16
 #define SEGMENT_UNPRIVILEGED_MAX_RESPONSE_BYTES (8 * 1024 * 1024)
 
 /*
@@ -39,6 +40,11 @@ typedef struct SegmentFdwOptions
 	char	   *ca_file;		/* CA bundle for TLS, or NULL */
 	char	   *proxy;			/* proxy URL, or NULL: none, whatever the
 								 * environment says */
+	Oid			serverid;
+	int			max_total_concurrency;	/* of all sessions (shared memory) */
+	int64		rate_limit_reserve; /* requests left to others, or a percent */
+	bool		reserve_is_percent; /* of X-RateLimit-Limit */
+	int64		cache_ttl_ms;	/* how long settled windows are kept; 0: not */
 
 	/* user mapping */
 	char	   *api_key;		/* NULL when the mapping has none */
@@ -56,6 +62,7 @@ typedef struct SegmentColumns
 	Oid			typid[SEGMENT_NUM_FIELDS];
 } SegmentColumns;
 
+extern int64 segment_reserve_of(const SegmentFdwOptions *opts, int64 limit);
 extern void segment_get_options(Oid foreigntableid, Oid userid,
 								SegmentFdwOptions *opts);
 extern void segment_get_columns(Oid foreigntableid,

@@ -15,6 +15,9 @@
  *		segment_parse.h		response.c,			json-c: bodies -> rows,
  *							list_details.c		HTTP error reports
  *	3	segment_options.h	option.c			options and columns
+ *		segment_shared.h	shared.c			what the backends share:
+ *												requests in flight, budgets,
+ *												the cache, statistics
  *	4	segment_fetch.h		fetch.c				a scan's requests in flight
  *		segment_request.h	request.c			conditions -> requests
  *	5	segment_fdw.h		segment_fdw.c,		the FDW's callbacks and the
@@ -33,7 +36,7 @@
 
 #include "segment_compat.h"
 
-#define SEGMENT_FDW_VERSION "1.0"
+#define SEGMENT_FDW_VERSION "1.1"
 
 /* Days as YYYY-MM-DD */
 extern bool segment_parse_day(const char *str, DateADT *day);
