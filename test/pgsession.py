@@ -8,6 +8,7 @@ import glob
 import os
 import subprocess
 import threading
+import time
 
 
 class Session:
@@ -21,22 +22,31 @@ class Session:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, bufsize=1, env=env)
         self.errors = []
+        self._stderr_done = threading.Event()
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
         self.pid = int(self.run("SELECT pg_backend_pid();")[0])
 
     def _read_stderr(self):
         for line in self.proc.stderr:
-            self.errors.append(line.rstrip("\n"))
+            line = line.rstrip("\n")
+            if line == self.MARK:
+                self._stderr_done.set()
+            else:
+                self.errors.append(line)
 
     def run(self, sql):
-        """Run "sql" (one or more statements); return its output lines once all have run."""
-        self.proc.stdin.write(sql.rstrip() + "\n\\echo " + self.MARK + "\n")
+        """Run "sql" (one or more statements); return its output lines once all have run,
+        and its errors are in self.errors."""
+        self._stderr_done.clear()
+        self.proc.stdin.write(sql.rstrip() + "\n\\echo " + self.MARK
+                              + "\n\\warn " + self.MARK + "\n")
         self.proc.stdin.flush()
         lines = []
         for line in self.proc.stdout:
             line = line.rstrip("\n")
             if line == self.MARK:
+                self._stderr_done.wait(timeout=30)
                 return lines
             lines.append(line)
         raise RuntimeError("psql ended: " + "; ".join(self.errors[-3:]))
@@ -44,6 +54,22 @@ class Session:
     def close(self):
         self.proc.stdin.close()
         self.proc.wait(timeout=30)
+
+
+def run_at_once(sessions, sql_of):
+    """Run sql_of(k) in sessions[k], all at once; return (seconds taken, outputs by k)."""
+    outputs = [None] * len(sessions)
+
+    def work(k):
+        outputs[k] = sessions[k].run(sql_of(k))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(sessions))]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.monotonic() - started, outputs
 
 
 def descriptors(pid):

@@ -111,8 +111,11 @@ Control endpoints (no auth, always "Connection: close"):
       request is answered as if to its path)
   POST|GET /__control/reset                clear log, counters, flaky state, remaining, latency;
                                            catalog back to 230 segments, no list faults
-  GET /__control/set?remaining=N&latency_ms=N&fail_every=K&fail_status=S
+  GET /__control/set?remaining=N&latency_ms=N&fail_every=K&fail_status=S&enforce_budget=0|1
       fail_every: every Kth data_series request answers S (503 by default; a 429 resets in 1 s)
+      enforce_budget=1: a request that finds remaining at 0 answers 429 (Remaining 0, the reset
+      at the next hour), as Braze does when the workspace's hourly budget is spent; off by
+      default and after reset
   GET /__control/set?catalog=N | catalog_listed=M (the smallest catalog listing M segments)
       &list_fault_page=P&list_fault=KIND&list_fault_times=K   (see /segments/list)
 
@@ -499,6 +502,7 @@ class State:
             self.counter = 0         # data_series requests, for fail_every
             self.fail_every = 0
             self.fail_status = 503
+            self.enforce_budget = False  # answer 429 once remaining is 0
             self.catalog = CATALOG_DEFAULT   # segments in the catalog (list and details)
             self.list_faults = {}    # list page -> [kind, times or None, failures served]
             self.generation = getattr(self, "generation", 0) + 1
@@ -655,6 +659,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 lat = int(q["latency_ms"][0]) if "latency_ms" in q else None
                 every = int(q["fail_every"][0]) if "fail_every" in q else None
                 status = int(q["fail_status"][0]) if "fail_status" in q else None
+                enforce = int(q["enforce_budget"][0]) if "enforce_budget" in q else None
             except ValueError:
                 return text(400, "bad value\n")
             with st.lock:
@@ -662,6 +667,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 st.latency_ms = st.latency_ms if lat is None else max(0, lat)
                 st.fail_every = st.fail_every if every is None else max(0, every)
                 st.fail_status = st.fail_status if status is None else status
+                st.enforce_budget = st.enforce_budget if enforce is None else bool(enforce)
                 catalog(st)
             return text(200, "ok\n")
         return text(404, "unknown control endpoint\n")
@@ -690,6 +696,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             st.max_in_flight = max(st.max_in_flight, st.in_flight)
             remaining = st.remaining
             st.remaining = max(0, remaining - 1)
+            spent = st.enforce_budget and remaining == 0
             latency_ms = st.latency_ms
             st.log.append((target, seg, self.headers.get("User-Agent", ""), auth_summary,
                            int(time.time() * 1000)))
@@ -697,6 +704,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             if latency_ms > 0 and not self.wait_unless_gone(latency_ms / 1000):
                 return
+            if spent:
+                return self.api_send(429, jbytes({"message": "rate limited"}), 0,
+                                     reset=next_hour_epoch())
             (respond or self.data_series_response)(query, params, seg, auth, remaining)
         finally:
             self.end_flight()
