@@ -88,8 +88,8 @@ struct SegmentFetch
 	const char *api_key;		/* to mask in error messages */
 	const char *relname;		/* the scan's table, for errors */
 	const SegmentFdwOptions *opts;
-	int			server;			/* shared.c's entry, or -1 */
-	int			workspace;		/* shared.c's budget of url and key */
+	SegmentServerRef server;	/* shared.c's entry */
+	SegmentWorkspaceRef workspace;	/* shared.c's budget of url and key */
 	bool		queued;			/* a request waits for a slot */
 	int			max_concurrency;
 	int			in_flight_cap;	/* fewer once descriptors ran out */
@@ -116,6 +116,8 @@ static void fetch_cleanup(void *arg);
 static void abort_transfers(SegmentFetch *fetch);
 static void attempt_ended(SegmentFetch *fetch, FetchSlot *s);
 static bool may_start(SegmentFetch *fetch, TimestampTz now);
+static void give_back_finished(void);
+static void leave_queue(SegmentFetch *fetch);
 static void xact_callback(XactEvent event, void *arg);
 static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 							 SubTransactionId parentSubid, void *arg);
@@ -182,8 +184,8 @@ segment_fetch_begin(MemoryContext parent, const SegmentFdwOptions *opts,
 	fetch->api_key = opts->api_key;
 	fetch->relname = relname;
 	fetch->opts = opts;
-	fetch->server = segment_shared_server(opts->serverid);
-	fetch->workspace = segment_workspace(opts->url, opts->api_key);
+	segment_server_ref(&fetch->server, opts->serverid);
+	segment_workspace_ref(&fetch->workspace, opts->url, opts->api_key);
 	fetch->max_concurrency = opts->max_concurrency;
 	fetch->in_flight_cap = opts->max_concurrency;
 	fetch->max_retries = opts->max_retries;
@@ -218,8 +220,7 @@ fetch_cleanup(void *arg)
 	SegmentFetch *fetch = (SegmentFetch *) arg;
 
 	abort_transfers(fetch);
-	if (fetch->queued)
-		segment_slot_leave_queue();
+	leave_queue(fetch);
 	dlist_delete(&fetch->node);
 	segment_free_headers(fetch->http.headers);
 	fetch->http.headers = NULL;
@@ -254,18 +255,58 @@ attempt_ended(SegmentFetch *fetch, FetchSlot *s)
 	if (!s->holds_slot)
 		return;
 	s->holds_slot = false;
-	segment_slot_give_back(fetch->server);
-	segment_budget_answered(fetch->workspace, answered ? t->status : 0,
+	segment_slot_give_back(&fetch->server);
+	segment_budget_answered(&fetch->workspace, answered ? t->status : 0,
 							answered ? t->ratelimit_limit : -1,
 							answered ? t->ratelimit_remaining : -1,
 							answered ? t->ratelimit_reset : -1);
 	if (!answered)
 		return;
-	segment_shared_count(fetch->server, SEGMENT_COUNT_BYTES, t->len);
+	segment_shared_count(&fetch->server, SEGMENT_COUNT_BYTES, t->len);
 	if (t->status == 429)
-		segment_shared_count(fetch->server, SEGMENT_COUNT_RATE_LIMITED, 1);
-	segment_shared_rate_limit(fetch->server, t->ratelimit_limit,
+		segment_shared_count(&fetch->server, SEGMENT_COUNT_RATE_LIMITED, 1);
+	segment_shared_rate_limit(&fetch->server, t->ratelimit_limit,
 							  t->ratelimit_remaining, t->ratelimit_reset);
+}
+
+/*
+ * Give back the slots of the transfers that finished, in every fetch of
+ * the backend: the wait of one scan drives all of them, and another scan
+ * of the same query may not be read again until this one gets its turn.
+ */
+static void
+give_back_finished(void)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &live_fetches)
+	{
+		SegmentFetch *fetch = dlist_container(SegmentFetch, node, iter.cur);
+		int			i;
+
+		for (i = 0; i < fetch->max_concurrency; i++)
+		{
+			FetchSlot  *s = &fetch->slots[i];
+
+			if (s->holds_slot && s->transfer.done)
+				attempt_ended(fetch, s);
+		}
+	}
+}
+
+/*
+ * Leave the queue of the server, when the fetch stops asking for a turn:
+ * it hands back a response (its consumer may not come back soon), or it
+ * pauses.
+ */
+static void
+leave_queue(SegmentFetch *fetch)
+{
+	if (fetch->queued)
+	{
+		segment_slot_leave_queue();
+		fetch->queued = false;
+	}
 }
 
 /*
@@ -280,7 +321,7 @@ may_start(SegmentFetch *fetch, TimestampTz now)
 {
 	SegmentBudget budget;
 
-	segment_budget_get(fetch->workspace, &budget);
+	segment_budget_get(&fetch->workspace, &budget);
 	if (budget.known && fetch->opts->rate_limit_reserve > 0 &&
 		budget.remaining - 1 < segment_reserve_of(fetch->opts, budget.limit))
 	{
@@ -294,7 +335,7 @@ may_start(SegmentFetch *fetch, TimestampTz now)
 		}
 		segment_refuse_budget(fetch->opts, fetch->relname, 1, &budget);
 	}
-	if (!segment_slot_take(fetch->server, fetch->opts->max_total_concurrency))
+	if (!segment_slot_take(&fetch->server, fetch->opts->max_total_concurrency))
 	{
 		fetch->queued = true;
 		return false;
@@ -331,11 +372,13 @@ void
 segment_fetch_check_budget(const SegmentFdwOptions *opts, const char *relname,
 						   int64 needed)
 {
+	SegmentWorkspaceRef workspace;
 	SegmentBudget budget;
 
 	if (needed <= 0 || opts->api_key == NULL || opts->rate_limit_reserve == 0)
 		return;
-	segment_budget_get(segment_workspace(opts->url, opts->api_key), &budget);
+	segment_workspace_ref(&workspace, opts->url, opts->api_key);
+	segment_budget_get(&workspace, &budget);
 	if (budget.known &&
 		budget.remaining - needed < segment_reserve_of(opts, budget.limit))
 		segment_refuse_budget(opts, relname, needed, &budget);
@@ -455,10 +498,11 @@ running(SegmentFetch *fetch)
 static void
 start(SegmentFetch *fetch, FetchSlot *s)
 {
+	/* counted first: attempt_ended settles both if the start fails */
 	s->holds_slot = true;
+	segment_budget_sent(&fetch->workspace);
 	segment_transfer_start(&s->transfer, &fetch->http);
-	segment_budget_sent(fetch->workspace);
-	segment_shared_count(fetch->server, SEGMENT_COUNT_REQUESTS, 1);
+	segment_shared_count(&fetch->server, SEGMENT_COUNT_REQUESTS, 1);
 	s->attempts++;
 	s->waiting = false;
 	s->recorded = false;
@@ -504,6 +548,8 @@ void
 segment_fetch_start(SegmentFetch *fetch)
 {
 	start_new(fetch);
+	/* its consumer is elsewhere until the responses are asked for */
+	leave_queue(fetch);
 	fetch->stats->wait_ms += segment_http_wait(1);
 }
 
@@ -699,9 +745,11 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 		TimestampTz wake = 0;
-		FetchSlot *head;
+		FetchSlot  *head;
 		long		timeout = -1;
 		int64		i;
+
+		give_back_finished();
 
 		/* transfers out of time end as timed out; wake for the next one */
 		for (i = fetch->next_emit; i < fetch->next_start; i++)
@@ -732,7 +780,7 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 			delay = retry_delay(fetch, s, now);
 			if (delay < 0)
 			{
-				segment_shared_count(fetch->server, SEGMENT_COUNT_FAILED, 1);
+				segment_shared_count(&fetch->server, SEGMENT_COUNT_FAILED, 1);
 				if (s->transfer.result != 0)
 					segment_report_transfer_error(&s->transfer, &fetch->http, s->attempts);
 				fill_response(fetch, s, resp);
@@ -742,7 +790,7 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 			s->waiting = true;
 			s->retry_at = TimestampTzPlusMilliseconds(now, delay);
 			fetch->stats->retries++;
-			segment_shared_count(fetch->server, SEGMENT_COUNT_RETRIES, 1);
+			segment_shared_count(&fetch->server, SEGMENT_COUNT_RETRIES, 1);
 		}
 
 		/* start retries that are due, then new requests, as room allows */
@@ -759,7 +807,11 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 					running(fetch) < fetch->in_flight_cap)
 				{
 					if (!may_start(fetch, now))
+					{
+						/* due, and waits for its turn: woken by the latch */
+						s->retry_at = 0;
 						break;
+					}
 					start(fetch, s);
 				}
 			}
@@ -771,7 +823,10 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 		{
 			/* nothing in flight: no more requests, or a pause (429) */
 			if (fetch->exhausted)
+			{
+				leave_queue(fetch);
 				return false;
+			}
 		}
 		else
 		{
@@ -780,13 +835,17 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 			{
 				fetch->next_emit++;
 				fill_response(fetch, head, resp);
+				leave_queue(fetch);
 				return true;
 			}
 		}
 
 		/* wait for curl, or for the end of a pause or the next retry */
 		if (fetch->paused_until > now)
+		{
 			wake = fetch->paused_until;
+			leave_queue(fetch);
+		}
 		else if (running(fetch) < fetch->in_flight_cap)
 		{
 			for (i = fetch->next_emit; i < fetch->next_start; i++)
@@ -794,7 +853,7 @@ segment_fetch_next(SegmentFetch *fetch, SegmentResponse *resp)
 				FetchSlot *s = SLOT(fetch, i);
 
 				/* one waiting for a descriptor wakes with curl's sockets */
-				if (s->waiting && !s->wants_descriptor &&
+				if (s->waiting && !s->wants_descriptor && s->retry_at != 0 &&
 					(wake == 0 || s->retry_at < wake))
 					wake = s->retry_at;
 			}

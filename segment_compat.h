@@ -196,13 +196,18 @@ segment_path_disabled_nodes(Path *path)
 #define segment_my_proc_number() (MyProc->pgprocno)
 #endif
 
-/* 16: object_ownercheck() for any catalog; before, one function each */
+/* 16: object_ownercheck() and object_aclcheck() for any catalog; before,
+ * one function each */
 #if PG_VERSION_NUM >= 160000
 #define segment_server_ownercheck(serverid, roleid) \
 	object_ownercheck(ForeignServerRelationId, (serverid), (roleid))
+#define segment_server_aclcheck(serverid, roleid, mode) \
+	object_aclcheck(ForeignServerRelationId, (serverid), (roleid), (mode))
 #else
 #define segment_server_ownercheck(serverid, roleid) \
 	pg_foreign_server_ownercheck((serverid), (roleid))
+#define segment_server_aclcheck(serverid, roleid, mode) \
+	pg_foreign_server_aclcheck((serverid), (roleid), (mode))
 #endif
 
 #endif							/* SEGMENT_COMPAT_H */

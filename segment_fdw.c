@@ -166,8 +166,12 @@ typedef struct SegmentScanState
 {
 	SegmentFdwOptions opts;
 	SubTransactionId subid;		/* the scan was started in */
-	int			workspace;		/* shared.c's, once needed; -1 before */
-	int			server;
+	SegmentWorkspaceRef workspace;	/* shared.c's, once needed */
+	SegmentServerRef server;
+	bool		shared_refs;	/* the two are set */
+	int64		shared_decided; /* next_response decided the requests before
+								 * this one: the fetch may not ask the shared
+								 * cache again about them */
 	const SegmentEndpoint *endpoint;
 	SegmentColumns cols;
 	ColumnInput input[SEGMENT_NUM_FIELDS];
@@ -756,8 +760,7 @@ segmentBeginForeignScan(ForeignScanState *node, int eflags)
 	state->relname = pstrdup(RelationGetRelationName(node->ss.ss_currentRelation));
 	/* a cursor's: the subtransaction that opened it, wherever it is read */
 	state->subid = GetCurrentSubTransactionId();
-	state->workspace = -1;
-	state->server = -1;
+	state->shared_refs = false;
 
 	/* the user whose mapping holds the key: the view owner, if any */
 	userid = foreign_scan_check_as_user(fsplan, estate);
@@ -910,6 +913,7 @@ start_run(SegmentScanState *state, ExprContext *econtext)
 	state->runs++;
 	state->next_item = 0;
 	state->next_pull = 0;
+	state->shared_decided = 0;
 	state->last_page_full = false;
 }
 
@@ -945,8 +949,9 @@ request_is_cached(SegmentScanState *state, int64 i, SegmentRequest *req)
 
 	segment_requests_get(state->requests, i, req);
 	key = request_key(req);
+	/* next_response has already decided about the shared cache before */
 	cached = hash_search(state->cache, &key, HASH_FIND, NULL) != NULL ||
-		take_shared_window(state, req, key);
+		(i >= state->shared_decided && take_shared_window(state, req, key));
 	pfree(key);
 	return cached;
 }
@@ -968,11 +973,12 @@ shared_cacheable(SegmentScanState *state, const SegmentRequest *req)
 	/* the request asks for the day after its last too */
 	if (req->last_day + 1 > today - 2)
 		return false;
-	if (state->workspace < 0)
+	if (!state->shared_refs)
 	{
-		state->workspace = segment_workspace(state->opts.url,
-											 state->opts.api_key);
-		state->server = segment_shared_server(state->opts.serverid);
+		segment_workspace_ref(&state->workspace, state->opts.url,
+							  state->opts.api_key);
+		segment_server_ref(&state->server, state->opts.serverid);
+		state->shared_refs = true;
 	}
 	return true;
 }
@@ -997,7 +1003,7 @@ take_shared_window(SegmentScanState *state, SegmentRequest *req, char *key)
 		!shared_cacheable(state, req))
 		return false;
 	oldcxt = MemoryContextSwitchTo(state->cache_cxt);
-	found = segment_cache_get(state->workspace, req->target, &rows, &nrows);
+	found = segment_cache_get(&state->workspace, req->target, &rows, &nrows);
 	if (found && state->cached_rows + nrows > MAX_CACHED_ROWS)
 	{
 		pfree(rows);
@@ -1012,7 +1018,7 @@ take_shared_window(SegmentScanState *state, SegmentRequest *req, char *key)
 		entry->nrows = nrows;
 		state->cached_rows += nrows;
 		state->stats.cache_hits++;
-		segment_shared_count(state->server, SEGMENT_COUNT_CACHE_HITS, 1);
+		segment_shared_count(&state->server, SEGMENT_COUNT_CACHE_HITS, 1);
 	}
 	MemoryContextSwitchTo(oldcxt);
 	return found;
@@ -1170,7 +1176,7 @@ receive_response(SegmentScanState *state, SegmentRequest *req, char *key)
 		}
 		/* settled days, the same for every session with this key */
 		if (shared_cacheable(state, req))
-			segment_cache_put(state->workspace, state->opts.url, req->target,
+			segment_cache_put(&state->workspace, state->opts.url, req->target,
 							  series, nkept, state->opts.cache_ttl_ms);
 	}
 
@@ -1282,10 +1288,14 @@ next_response(SegmentScanState *state)
 										   NULL);
 	/* not pulled by the fetch yet: the shared cache may answer it here */
 	if (entry == NULL &&
-		(state->fetch == NULL || state->next_item >= state->next_pull) &&
-		take_shared_window(state, req, key))
-		entry = (CachedResponse *) hash_search(state->cache, &key, HASH_FIND,
-											   NULL);
+		(state->fetch == NULL || state->next_item >= state->next_pull))
+	{
+		if (take_shared_window(state, req, key))
+			entry = (CachedResponse *) hash_search(state->cache, &key,
+												   HASH_FIND, NULL);
+		/* hit or miss, decided: the fetch must not ask again */
+		state->shared_decided = Max(state->shared_decided, state->next_item + 1);
+	}
 	if (entry)
 		state->requests_cached++;
 	else
@@ -1513,6 +1523,7 @@ end_run(SegmentScanState *state)
 	state->requests = NULL;
 	state->next_item = 0;
 	state->next_pull = 0;
+	state->shared_decided = 0;
 	state->current = NULL;
 	state->started = false;
 	MemoryContextReset(state->batch_cxt);

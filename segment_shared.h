@@ -41,6 +41,21 @@ typedef struct SegmentBudget
 	TimestampTz reset;			/* X-RateLimit-Reset */
 } SegmentBudget;
 
+/* A server of this database, as found in shared memory (index -1: not yet) */
+typedef struct SegmentServerRef
+{
+	Oid			serverid;
+	int			index;
+} SegmentServerRef;
+
+/* A workspace: the SHA-256 of a url and an API key, and where it was found */
+#define SEGMENT_KEY_LEN 32
+typedef struct SegmentWorkspaceRef
+{
+	uint8		key[SEGMENT_KEY_LEN];
+	int			index;
+} SegmentWorkspaceRef;
+
 extern int	segment_cache_size;
 
 extern void segment_shared_init(void);
@@ -48,26 +63,28 @@ extern bool segment_shared_enabled(void);
 extern Size segment_shared_size(void);
 
 /* servers: requests in flight, first come first served */
-extern int	segment_shared_server(Oid serverid);
-extern bool segment_slot_take(int server, int max_total);
-extern void segment_slot_give_back(int server);
+extern void segment_server_ref(SegmentServerRef *ref, Oid serverid);
+extern bool segment_slot_take(SegmentServerRef *ref, int max_total);
+extern void segment_slot_give_back(SegmentServerRef *ref);
 extern void segment_slot_leave_queue(void);
-extern void segment_shared_count(int server, SegmentCounter counter,
-								 int64 n);
-extern void segment_shared_rate_limit(int server, long limit,
+extern void segment_shared_count(SegmentServerRef *ref,
+								 SegmentCounter counter, int64 n);
+extern void segment_shared_rate_limit(SegmentServerRef *ref, long limit,
 									  long remaining, long reset);
 
 /* workspaces: the budget */
-extern int	segment_workspace(const char *url, const char *api_key);
-extern void segment_budget_get(int workspace, SegmentBudget *budget);
-extern void segment_budget_sent(int workspace);
-extern void segment_budget_answered(int workspace, long status, long limit,
-									long remaining, long reset);
+extern void segment_workspace_ref(SegmentWorkspaceRef *ref, const char *url,
+								  const char *api_key);
+extern void segment_budget_get(SegmentWorkspaceRef *ref,
+							   SegmentBudget *budget);
+extern void segment_budget_sent(SegmentWorkspaceRef *ref);
+extern void segment_budget_answered(SegmentWorkspaceRef *ref, long status,
+									long limit, long remaining, long reset);
 
 /* the cache of settled windows */
-extern bool segment_cache_get(int workspace, const char *target,
+extern bool segment_cache_get(SegmentWorkspaceRef *ref, const char *target,
 							  SegmentRow **rows, int *nrows);
-extern void segment_cache_put(int workspace, const char *url,
+extern void segment_cache_put(SegmentWorkspaceRef *ref, const char *url,
 							  const char *target, const SegmentRow *rows,
 							  int nrows, int64 ttl_ms);
 

@@ -25,7 +25,9 @@
  */
 #include "postgres.h"
 
+#include "access/reloptions.h"
 #include "access/twophase.h"
+#include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
@@ -40,6 +42,7 @@
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -48,6 +51,7 @@
 #define SHARED_SERVERS 64
 #define SHARED_WORKSPACES 64
 #define KEY_LEN PG_SHA256_DIGEST_LENGTH
+StaticAssertDecl(SEGMENT_KEY_LEN == KEY_LEN, "a workspace key is a SHA-256");
 
 /* A key's success lets the cache answer it for so long (see README) */
 #define VERIFIED_US ((int64) 60 * USECS_PER_SEC)
@@ -93,6 +97,7 @@ typedef struct CacheEntry
 	bool		used;
 	uint8		key[KEY_LEN];
 	uint8		url[KEY_LEN];	/* SHA-256 of the server's url */
+	uint8		workspace[KEY_LEN]; /* its workspace's key */
 	int			next;			/* in its bucket, or -1 */
 	dlist_node	lru;			/* in lru (used) or free */
 	TimestampTz expires;
@@ -139,6 +144,12 @@ static Workspace *workspace_array(void);
 static void lock_exclusive(void);
 static void unlock(void);
 static CacheEntry *cache_find(const uint8 key[KEY_LEN]);
+static SharedServer *server_locked(SegmentServerRef *ref, bool claim);
+static Workspace *workspace_locked(SegmentWorkspaceRef *ref, bool claim);
+static void give_back(int server);
+static int64 cache_reset(const uint8 *urlkey, const uint8 *workspace);
+static const char *option_of(List *options, const char *name);
+static const char *own_api_key(Oid serverid);
 static void cache_remove(CacheEntry *e);
 
 /*
@@ -299,33 +310,48 @@ shared_exit(int code, Datum arg)
 	for (i = 0; i < SHARED_SERVERS; i++)
 	{
 		while (held[i] > 0)
-			segment_slot_give_back(i);
+			give_back(i);
 	}
 }
 
 /*
- * The entry of server "serverid" of this database, made if need be; -1
- * without shared memory.  A full table takes over an idle entry, whose
- * statistics start over.
+ * A reference to server "serverid" of this database, found in shared
+ * memory when first used.
  */
-int
-segment_shared_server(Oid serverid)
+void
+segment_server_ref(SegmentServerRef *ref, Oid serverid)
+{
+	ref->serverid = serverid;
+	ref->index = -1;
+}
+
+/*
+ * The entry of "ref", under the lock: where it was last found if it is
+ * still there, else found again, else (with "claim") made, taking over an
+ * idle entry of any server when the table is full (whose statistics start
+ * over).  NULL without shared memory, or when every entry is busy.
+ */
+static SharedServer *
+server_locked(SegmentServerRef *ref, bool claim)
 {
 	int			free_at = -1;
 	int			idle_at = -1;
 	int			i;
 
-	if (shared == NULL)
-		return -1;
-	lock_exclusive();
+	if (shared == NULL || ref == NULL)
+		return NULL;
+	if (ref->index >= 0 &&
+		shared->servers[ref->index].serverid == ref->serverid &&
+		shared->servers[ref->index].dbid == MyDatabaseId)
+		return &shared->servers[ref->index];
 	for (i = 0; i < SHARED_SERVERS; i++)
 	{
 		SharedServer *s = &shared->servers[i];
 
-		if (s->serverid == serverid && s->dbid == MyDatabaseId)
+		if (s->serverid == ref->serverid && s->dbid == MyDatabaseId)
 		{
-			unlock();
-			return i;
+			ref->index = i;
+			return s;
 		}
 		if (!OidIsValid(s->serverid) && free_at < 0)
 			free_at = i;
@@ -333,17 +359,14 @@ segment_shared_server(Oid serverid)
 			idle_at = i;
 	}
 	i = (free_at >= 0) ? free_at : idle_at;
-	if (i >= 0)
-	{
-		SharedServer *s = &shared->servers[i];
-
-		s->dbid = MyDatabaseId;
-		s->serverid = serverid;
-		memset(s->counters, 0, sizeof(s->counters));
-		s->rl_seen = false;
-	}
-	unlock();
-	return i;
+	if (!claim || i < 0)
+		return NULL;
+	shared->servers[i].dbid = MyDatabaseId;
+	shared->servers[i].serverid = ref->serverid;
+	memset(shared->servers[i].counters, 0, sizeof(shared->servers[i].counters));
+	shared->servers[i].rl_seen = false;
+	ref->index = i;
+	return &shared->servers[i];
 }
 
 /*
@@ -354,21 +377,34 @@ segment_shared_server(Oid serverid)
  * tries again.
  */
 bool
-segment_slot_take(int server, int max_total)
+segment_slot_take(SegmentServerRef *ref, int max_total)
 {
 	SharedServer *s;
 	Waiter	   *me;
 	bool		taken = false;
 	bool		wake = false;
 	int			left = -1;
+	int			server;
 
-	if (shared == NULL || server < 0)
+	if (shared == NULL)
 		return true;
-	s = &shared->servers[server];
 	me = my_waiter();
+	lock_exclusive();
+	s = server_locked(ref, true);
+	unlock();
+	if (s == NULL)
+		return true;			/* no entry free: no shared limit for it */
+	server = ref->index;
 	/* before looking: a slot given back from now on sets the latch */
 	ConditionVariablePrepareToSleep(&s->cv);
 	lock_exclusive();
+	if (server_locked(ref, false) != s)
+	{
+		/* taken over meanwhile (it was idle): look again next time */
+		unlock();
+		ConditionVariableCancelSleep();
+		return false;
+	}
 	if (s->in_flight < max_total &&
 		(dlist_is_empty(&s->queue) ||
 		 dlist_head_node(&s->queue) == &me->node))
@@ -412,12 +448,23 @@ segment_slot_take(int server, int max_total)
  * A request of "server" ended: its slot is free for the next in line.
  */
 void
-segment_slot_give_back(int server)
+segment_slot_give_back(SegmentServerRef *ref)
+{
+	if (shared != NULL && ref != NULL && ref->index >= 0)
+		give_back(ref->index);
+}
+
+/*
+ * Give back a slot of the server at "server" (it cannot have been taken
+ * over: it has requests in flight).
+ */
+static void
+give_back(int server)
 {
 	SharedServer *s;
 	bool		wake;
 
-	if (shared == NULL || server < 0 || held[server] <= 0)
+	if (held[server] <= 0)
 		return;
 	s = &shared->servers[server];
 	lock_exclusive();
@@ -458,12 +505,15 @@ segment_slot_leave_queue(void)
  * Add "n" to a counter of "server".
  */
 void
-segment_shared_count(int server, SegmentCounter counter, int64 n)
+segment_shared_count(SegmentServerRef *ref, SegmentCounter counter, int64 n)
 {
-	if (shared == NULL || server < 0)
+	SharedServer *s;
+
+	if (shared == NULL)
 		return;
 	lock_exclusive();
-	shared->servers[server].counters[counter] += n;
+	if ((s = server_locked(ref, true)) != NULL)
+		s->counters[counter] += n;
 	unlock();
 }
 
@@ -471,18 +521,21 @@ segment_shared_count(int server, SegmentCounter counter, int64 n)
  * A response of "server" carried rate-limit headers (-1: absent).
  */
 void
-segment_shared_rate_limit(int server, long limit, long remaining, long reset)
+segment_shared_rate_limit(SegmentServerRef *ref, long limit, long remaining,
+						  long reset)
 {
 	SharedServer *s;
 
-	if (shared == NULL || server < 0 || limit < 0 || remaining < 0)
+	if (shared == NULL || limit < 0 || remaining < 0)
 		return;
-	s = &shared->servers[server];
 	lock_exclusive();
-	s->rl_seen = true;
-	s->rl_limit = limit;
-	s->rl_remaining = remaining;
-	s->rl_reset = reset >= 0 ? time_t_to_timestamptz((pg_time_t) reset) : 0;
+	if ((s = server_locked(ref, true)) != NULL)
+	{
+		s->rl_seen = true;
+		s->rl_limit = limit;
+		s->rl_remaining = remaining;
+		s->rl_reset = reset >= 0 ? time_t_to_timestamptz((pg_time_t) reset) : 0;
+	}
 	unlock();
 }
 
@@ -515,51 +568,71 @@ workspace_array(void)
 }
 
 /*
- * The workspace of a server's url and an API key: the one Braze budget
- * they share.  A full table takes over the one unused for longest.
+ * A reference to the workspace of a server's url and an API key: the one
+ * Braze budget they share.  Only digests are kept.
  */
-int
-segment_workspace(const char *url, const char *api_key)
+void
+segment_workspace_ref(SegmentWorkspaceRef *ref, const char *url,
+					  const char *api_key)
 {
-	Workspace  *ws = workspace_array();
-	uint8		key[KEY_LEN];
-	TimestampTz now = GetCurrentTimestamp();
-	int			oldest = 0;
-	int			i;
-
-	digest(key, url, strlen(url), api_key, strlen(api_key));
-	lock_exclusive();
-	for (i = 0; i < SHARED_WORKSPACES; i++)
-	{
-		if (ws[i].used && memcmp(ws[i].key, key, KEY_LEN) == 0)
-			break;
-		if (!ws[i].used || (ws[oldest].used && ws[i].touched < ws[oldest].touched))
-			oldest = i;
-	}
-	if (i == SHARED_WORKSPACES)
-	{
-		i = oldest;
-		memset(&ws[i], 0, sizeof(Workspace));
-		ws[i].used = true;
-		memcpy(ws[i].key, key, KEY_LEN);
-	}
-	ws[i].touched = now;
-	unlock();
-	return i;
+	digest(ref->key, url, strlen(url), api_key, strlen(api_key));
+	ref->index = -1;
 }
 
 /*
- * The budget of "workspace" now: what the latest response said, less the
+ * The entry of "ref", under the lock (or this backend's, without shared
+ * memory): where it was last found if it still holds the same key, else
+ * found again, else (with "claim") made in place of the one unused for
+ * longest.  NULL when not found and not claimed.
+ */
+static Workspace *
+workspace_locked(SegmentWorkspaceRef *ref, bool claim)
+{
+	Workspace  *ws = workspace_array();
+	int			oldest = 0;
+	int			i;
+
+	if (ref->index >= 0 && ws[ref->index].used &&
+		memcmp(ws[ref->index].key, ref->key, KEY_LEN) == 0)
+		return &ws[ref->index];
+	for (i = 0; i < SHARED_WORKSPACES; i++)
+	{
+		if (ws[i].used && memcmp(ws[i].key, ref->key, KEY_LEN) == 0)
+		{
+			ref->index = i;
+			return &ws[i];
+		}
+		if (!ws[i].used || (ws[oldest].used && ws[i].touched < ws[oldest].touched))
+			oldest = i;
+	}
+	if (!claim)
+		return NULL;
+	memset(&ws[oldest], 0, sizeof(Workspace));
+	ws[oldest].used = true;
+	memcpy(ws[oldest].key, ref->key, KEY_LEN);
+	ws[oldest].touched = GetCurrentTimestamp();
+	ref->index = oldest;
+	return &ws[oldest];
+}
+
+/*
+ * The budget of "ref" now: what the latest response said, less the
  * requests sent since; unknown once its hour has reset.
  */
 void
-segment_budget_get(int workspace, SegmentBudget *budget)
+segment_budget_get(SegmentWorkspaceRef *ref, SegmentBudget *budget)
 {
-	Workspace  *ws = &workspace_array()[workspace];
+	Workspace  *ws;
 
 	lock_exclusive();
-	*budget = ws->budget;
-	budget->remaining -= ws->sent_since;
+	ws = workspace_locked(ref, false);
+	if (ws)
+	{
+		*budget = ws->budget;
+		budget->remaining -= ws->sent_since;
+	}
+	else
+		memset(budget, 0, sizeof(*budget));
 	unlock();
 	if (budget->known && budget->reset > 0 &&
 		GetCurrentTimestamp() >= budget->reset)
@@ -567,32 +640,35 @@ segment_budget_get(int workspace, SegmentBudget *budget)
 }
 
 /*
- * A request of "workspace" leaves.
+ * A request of "ref" leaves.
  */
 void
-segment_budget_sent(int workspace)
+segment_budget_sent(SegmentWorkspaceRef *ref)
 {
-	Workspace  *ws = &workspace_array()[workspace];
+	Workspace  *ws;
 
 	lock_exclusive();
+	ws = workspace_locked(ref, true);
 	ws->sent_since++;
 	ws->in_flight++;
+	ws->touched = GetCurrentTimestamp();
 	unlock();
 }
 
 /*
- * A request of "workspace" ended, with "status" (0: no response) and its
+ * A request of "ref" ended, with "status" (0: no response) and its
  * rate-limit headers (-1: absent).  The requests still in flight may not
  * be counted in the new Remaining yet: they stay subtracted.
  */
 void
-segment_budget_answered(int workspace, long status, long limit,
+segment_budget_answered(SegmentWorkspaceRef *ref, long status, long limit,
 						long remaining, long reset)
 {
-	Workspace  *ws = &workspace_array()[workspace];
+	Workspace  *ws;
 	TimestampTz now = GetCurrentTimestamp();
 
 	lock_exclusive();
+	ws = workspace_locked(ref, true);
 	ws->in_flight = Max(ws->in_flight - 1, 0);
 	if (limit >= 0 && remaining >= 0)
 	{
@@ -656,28 +732,30 @@ cache_remove(CacheEntry *e)
 }
 
 /*
- * The rows of a settled window of "workspace" (its request's "target"),
- * copied into the current memory context, if the cache has them.  Only
- * for a key that Braze answered within VERIFIED_US, and has not refused
- * since: a key that lost its permission soon gets Braze's answer.
+ * The rows of a settled window of the workspace of "ref" (its request's
+ * "target"), copied into the current memory context, if the cache has
+ * them.  Only for a key that Braze answered within VERIFIED_US, and has not
+ * refused since: a key that lost its permission soon gets Braze's answer.
  */
 bool
-segment_cache_get(int workspace, const char *target, SegmentRow **rows,
-				  int *nrows)
+segment_cache_get(SegmentWorkspaceRef *ref, const char *target,
+				  SegmentRow **rows, int *nrows)
 {
 	Workspace  *ws;
 	CacheEntry *e;
 	uint8		key[KEY_LEN];
 	TimestampTz now = GetCurrentTimestamp();
-	SegmentRow *copy = palloc(sizeof(SegmentRow) * SEGMENT_API_MAX_LENGTH);
+	SegmentRow *copy;
 	bool		found = false;
 
 	if (shared == NULL || shared->ncache == 0)
 		return false;
-	ws = &shared->workspaces[workspace];
-	digest(key, (const char *) ws->key, KEY_LEN, target, strlen(target));
+	digest(key, (const char *) ref->key, KEY_LEN, target, strlen(target));
+	copy = palloc(sizeof(SegmentRow) * SEGMENT_API_MAX_LENGTH);
 	lock_exclusive();
-	if (ws->ok_at > ws->denied_at && now - ws->ok_at <= VERIFIED_US &&
+	ws = workspace_locked(ref, false);
+	if (ws != NULL && ws->ok_at > ws->denied_at &&
+		now - ws->ok_at <= VERIFIED_US &&
 		(e = cache_find(key)) != NULL)
 	{
 		if (e->expires <= now)
@@ -699,12 +777,14 @@ segment_cache_get(int workspace, const char *target, SegmentRow **rows,
 }
 
 /*
- * Keep the rows of a settled window of "workspace" for "ttl_ms", pushing
- * out the least recently used window if the cache is full.
+ * Keep the rows of a settled window of the workspace of "ref" for
+ * "ttl_ms", pushing out the least recently used window if the cache is
+ * full.
  */
 void
-segment_cache_put(int workspace, const char *url, const char *target,
-				  const SegmentRow *rows, int nrows, int64 ttl_ms)
+segment_cache_put(SegmentWorkspaceRef *ref, const char *url,
+				  const char *target, const SegmentRow *rows, int nrows,
+				  int64 ttl_ms)
 {
 	CacheEntry *e;
 	uint8		key[KEY_LEN];
@@ -714,8 +794,7 @@ segment_cache_put(int workspace, const char *url, const char *target,
 	if (shared == NULL || shared->ncache == 0 || ttl_ms <= 0 ||
 		nrows > SEGMENT_API_MAX_LENGTH)
 		return;
-	digest(key, (const char *) shared->workspaces[workspace].key, KEY_LEN,
-		   target, strlen(target));
+	digest(key, (const char *) ref->key, KEY_LEN, target, strlen(target));
 	digest(urlkey, url, strlen(url), "", 0);
 	lock_exclusive();
 	if ((e = cache_find(key)) != NULL)
@@ -728,6 +807,7 @@ segment_cache_put(int workspace, const char *url, const char *target,
 	e->used = true;
 	memcpy(e->key, key, KEY_LEN);
 	memcpy(e->url, urlkey, KEY_LEN);
+	memcpy(e->workspace, ref->key, KEY_LEN);
 	e->expires = GetCurrentTimestamp() + ttl_ms * 1000;
 	e->nrows = nrows;
 	memcpy(e->rows, rows, sizeof(SegmentRow) * nrows);
@@ -738,24 +818,22 @@ segment_cache_put(int workspace, const char *url, const char *target,
 }
 
 /*
- * Empty the cache: every window, or those of the servers whose url hashes
- * to "url" (NULL: all).  Returns the windows dropped.
+ * Empty the cache: every window (both NULL), those of a url, or those of
+ * one workspace (a url and a key).  Returns the windows dropped.
  */
 static int64
-cache_reset(const char *url)
+cache_reset(const uint8 *urlkey, const uint8 *workspace)
 {
-	uint8		urlkey[KEY_LEN];
 	dlist_mutable_iter iter;
 	int64		dropped = 0;
 
-	if (url)
-		digest(urlkey, url, strlen(url), "", 0);
 	lock_exclusive();
 	dlist_foreach_modify(iter, &shared->lru)
 	{
 		CacheEntry *e = dlist_container(CacheEntry, lru, iter.cur);
 
-		if (url == NULL || memcmp(e->url, urlkey, KEY_LEN) == 0)
+		if ((urlkey == NULL || memcmp(e->url, urlkey, KEY_LEN) == 0) &&
+			(workspace == NULL || memcmp(e->workspace, workspace, KEY_LEN) == 0))
 		{
 			cache_remove(e);
 			dropped++;
@@ -766,19 +844,50 @@ cache_reset(const char *url)
 }
 
 /*
- * The url option of a server, or NULL.
+ * The value of option "name" among "options", or NULL.
  */
 static const char *
-server_url(ForeignServer *server)
+option_of(List *options, const char *name)
 {
 	ListCell   *lc;
 
-	foreach(lc, server->options)
+	foreach(lc, options)
 	{
 		DefElem    *def = (DefElem *) lfirst(lc);
 
-		if (strcmp(def->defname, "url") == 0)
+		if (strcmp(def->defname, name) == 0)
 			return defGetString(def);
+	}
+	return NULL;
+}
+
+/*
+ * The api_key of the current user's mapping for "serverid" (or PUBLIC's,
+ * as GetUserMapping finds it), or NULL when there is none.
+ */
+static const char *
+own_api_key(Oid serverid)
+{
+	Oid			users[2] = {GetUserId(), InvalidOid};
+	int			i;
+
+	for (i = 0; i < 2; i++)
+	{
+		HeapTuple	tp = SearchSysCache2(USERMAPPINGUSERSERVER,
+										 ObjectIdGetDatum(users[i]),
+										 ObjectIdGetDatum(serverid));
+		Datum		datum;
+		bool		isnull;
+		const char *key = NULL;
+
+		if (!HeapTupleIsValid(tp))
+			continue;
+		datum = SysCacheGetAttr(USERMAPPINGUSERSERVER, tp,
+								Anum_pg_user_mapping_umoptions, &isnull);
+		if (!isnull)
+			key = option_of(untransformRelOptions(datum), "api_key");
+		ReleaseSysCache(tp);
+		return key;
 	}
 	return NULL;
 }
@@ -802,13 +911,17 @@ PG_FUNCTION_INFO_V1(segment_fdw_cache_reset);
 
 /*
  * segment_fdw_cache_reset(server name DEFAULT NULL): drop the cached windows
- * of a server (its owner or a superuser), or all of them (a superuser).
+ * of a server (its owner: those of the owner's own key; a superuser: those
+ * of every key), or all of them (a superuser).
  */
 Datum
 segment_fdw_cache_reset(PG_FUNCTION_ARGS)
 {
 	ForeignServer *server;
+	SegmentWorkspaceRef ref;
+	uint8		urlkey[KEY_LEN];
 	const char *url;
+	const char *key;
 
 	if (PG_ARGISNULL(0))
 	{
@@ -818,7 +931,7 @@ segment_fdw_cache_reset(PG_FUNCTION_ARGS)
 					 errmsg("only superusers can empty the whole cache of segment_fdw"),
 					 errhint("Name a server you own: segment_fdw_cache_reset('server').")));
 		require_shared("segment_fdw_cache_reset()");
-		PG_RETURN_INT64(cache_reset(NULL));
+		PG_RETURN_INT64(cache_reset(NULL, NULL));
 	}
 	server = GetForeignServerByName(NameStr(*PG_GETARG_NAME(0)), false);
 	if (!superuser() && !segment_server_ownercheck(server->serverid, GetUserId()))
@@ -826,8 +939,18 @@ segment_fdw_cache_reset(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of foreign server %s", server->servername)));
 	require_shared("segment_fdw_cache_reset()");
-	url = server_url(server);
-	PG_RETURN_INT64(url ? cache_reset(url) : 0);
+	url = option_of(server->options, "url");
+	if (url == NULL)
+		PG_RETURN_INT64(0);
+	digest(urlkey, url, strlen(url), "", 0);
+	if (superuser())
+		PG_RETURN_INT64(cache_reset(urlkey, NULL));
+	/* another role's key may use the same url: only the owner's own windows */
+	key = own_api_key(server->serverid);
+	if (key == NULL)
+		PG_RETURN_INT64(0);
+	segment_workspace_ref(&ref, url, key);
+	PG_RETURN_INT64(cache_reset(urlkey, ref.key));
 }
 
 PG_FUNCTION_INFO_V1(segment_fdw_stats);
@@ -884,6 +1007,10 @@ segment_fdw_stats(PG_FUNCTION_ARGS)
 
 		if (server == NULL)
 			continue;			/* dropped since */
+		/* as pg_foreign_server's options: for those who may use the server */
+		if (!superuser() &&
+			segment_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+			continue;
 		name = palloc0(NAMEDATALEN);
 		namestrcpy(name, server->servername);
 		values[0] = NameGetDatum(name);

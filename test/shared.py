@@ -165,6 +165,44 @@ def terminate(env):
             pass
 
 
+def one_query_two_scans(env):
+    """Two scans of one server in one query or transaction, max_total_concurrency below their
+    max_concurrency: neither waits for the other's finished requests."""
+    s = Session(env=env)
+    try:
+        s.run(f"""CREATE SERVER sh_tight FOREIGN DATA WRAPPER segment_fdw
+  OPTIONS (url '{URL}', max_retries '0', max_concurrency '8', max_total_concurrency '2');
+CREATE USER MAPPING FOR CURRENT_USER SERVER sh_tight OPTIONS (api_key 'regress-key');
+CREATE FOREIGN TABLE tight_a (segment_id text, time date, size bigint) SERVER sh_tight;
+CREATE FOREIGN TABLE tight_b (segment_id text, time date, size bigint) SERVER sh_tight;""")
+        ids = [f"tight-{g}" for g in range(1, 13)]
+        listed = ", ".join(f"'{i}'" for i in ids)
+        before = len(s.errors)
+        started = time.monotonic()
+        joined = s.run(f"""SET statement_timeout = '20s';
+SELECT count(*), sum(a.size + b.size) FROM tight_a a JOIN tight_b b ON b.segment_id = a.segment_id
+WHERE a.segment_id IN ({listed}) AND a.time = '{DAY}' AND b.time = '{DAY}';
+BEGIN;
+DECLARE c1 CURSOR FOR SELECT segment_id FROM tight_a WHERE segment_id IN ({listed}) AND time = '{DAY}';
+DECLARE c2 CURSOR FOR SELECT segment_id FROM tight_b WHERE segment_id IN ({listed}) AND time = '{DAY}';
+FETCH 1 FROM c1;
+FETCH 1 FROM c2;
+FETCH ALL FROM c1;
+FETCH ALL FROM c2;
+COMMIT;
+RESET statement_timeout;""")
+        took = time.monotonic() - started
+        expected = [f"12|{2 * sum(size(i) for i in ids)}"] + ids[:1] + ids[:1] + ids[1:] + ids[1:]
+        check(joined == expected and len(s.errors) == before and took < 10,
+              f"a batched join and two cursors over one server with max_total_concurrency 2 "
+              f"(max_concurrency 8) give their rows in {took:.1f} s",
+              f"two scans of one server: {joined[:3]} ({len(joined)} lines), "
+              f"errors {s.errors[before:][:2]}, {took:.1f} s")
+    finally:
+        s.run("DROP SERVER sh_tight CASCADE;")
+        s.close()
+
+
 def reserve(env):
     s = Session(env=env)
     try:
@@ -297,6 +335,7 @@ def main():
               f"{took:.2f} s against {limit:.1f} s, most in flight {most}")
         terminate(env)
         cache(env)
+        one_query_two_scans(env)
         upgrade(env)
         # last: the budget it leaves is known until the hour resets
         reserve(env)
