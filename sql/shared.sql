@@ -60,6 +60,9 @@ CREATE SERVER braze FOREIGN DATA WRAPPER segment_fdw
   OPTIONS (url :'api_url', max_retries '0', rate_limit_reserve '990');
 CREATE USER MAPPING FOR CURRENT_USER SERVER braze OPTIONS (api_key 'regress-key-reserve');
 CREATE FOREIGN TABLE segment_sizes (segment_id text, time date, size bigint) SERVER braze;
+-- (the budget is known until the stand-in's hour resets: not across it)
+SELECT count(*) FROM pg_sleep(CASE WHEN extract(minute FROM clock_timestamp()) = 59
+  AND extract(second FROM clock_timestamp()) >= 50 THEN 62 - extract(second FROM clock_timestamp()) ELSE 0 END);
 SELECT count(*) FROM standin.get('/__control/set?remaining=1000');
 SELECT count(*) FROM segment_sizes WHERE segment_id = 'abc' AND time = '2024-01-01';
 SELECT standin.reset();
