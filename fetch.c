@@ -116,6 +116,11 @@ static void fetch_cleanup(void *arg);
 static void abort_transfers(SegmentFetch *fetch);
 static void attempt_ended(SegmentFetch *fetch, FetchSlot *s);
 static bool may_start(SegmentFetch *fetch, TimestampTz now);
+static bool below_reserve(const SegmentFdwOptions *opts,
+						  const SegmentBudget *budget, int64 needed);
+pg_noreturn static void refuse_budget(const SegmentFdwOptions *opts,
+									  const char *relname, int64 needed,
+									  const SegmentBudget *budget);
 static void give_back_finished(void);
 static void leave_queue(SegmentFetch *fetch);
 static void xact_callback(XactEvent event, void *arg);
@@ -322,8 +327,7 @@ may_start(SegmentFetch *fetch, TimestampTz now)
 	SegmentBudget budget;
 
 	segment_budget_get(&fetch->workspace, &budget);
-	if (budget.known && fetch->opts->rate_limit_reserve > 0 &&
-		budget.remaining - 1 < segment_reserve_of(fetch->opts, budget.limit))
+	if (below_reserve(fetch->opts, &budget, 1))
 	{
 		if (budget.reset > 0 &&
 			budget.reset - now <= (int64) fetch->max_retry_wait_ms * 1000)
@@ -333,7 +337,7 @@ may_start(SegmentFetch *fetch, TimestampTz now)
 									  budget.reset + USECS_PER_SEC);
 			return false;
 		}
-		segment_refuse_budget(fetch->opts, fetch->relname, 1, &budget);
+		refuse_budget(fetch->opts, fetch->relname, 1, &budget);
 	}
 	if (!segment_slot_take(&fetch->server, fetch->opts->max_total_concurrency))
 	{
@@ -345,12 +349,24 @@ may_start(SegmentFetch *fetch, TimestampTz now)
 }
 
 /*
+ * Would "needed" more requests take "budget" below the server's
+ * rate_limit_reserve (0: no reserve)?
+ */
+static bool
+below_reserve(const SegmentFdwOptions *opts, const SegmentBudget *budget,
+			  int64 needed)
+{
+	return opts->rate_limit_reserve > 0 && budget->known &&
+		budget->remaining - needed < segment_reserve_of(opts, budget->limit);
+}
+
+/*
  * Refuse, before it sends them, a scan of "relname" whose "needed" requests
  * would take the budget below rate_limit_reserve.
  */
-void
-segment_refuse_budget(const SegmentFdwOptions *opts, const char *relname,
-					  int64 needed, const SegmentBudget *budget)
+static void
+refuse_budget(const SegmentFdwOptions *opts, const char *relname,
+			  int64 needed, const SegmentBudget *budget)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
@@ -379,9 +395,8 @@ segment_fetch_check_budget(const SegmentFdwOptions *opts, const char *relname,
 		return;
 	segment_workspace_ref(&workspace, opts->url, opts->api_key);
 	segment_budget_get(&workspace, &budget);
-	if (budget.known &&
-		budget.remaining - needed < segment_reserve_of(opts, budget.limit))
-		segment_refuse_budget(opts, relname, needed, &budget);
+	if (below_reserve(opts, &budget, needed))
+		refuse_budget(opts, relname, needed, &budget);
 }
 
 /*

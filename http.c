@@ -275,15 +275,6 @@ segment_http_close_idle(void)
 }
 
 /*
- * The sockets this backend holds open to Braze, in use or idle.
- */
-int
-segment_http_open_sockets(void)
-{
-	return n_sockets;
-}
-
-/*
  * CURLOPT_OPENSOCKETFUNCTION: a socket, if fd.c allows one more external
  * descriptor.  A refusal is recorded in the transfer; curl ends it as a
  * connection that could not be made.

@@ -60,9 +60,5 @@ extern void segment_fetch_release_body(SegmentFetch *fetch,
 extern void segment_fetch_end(SegmentFetch *fetch);
 extern void segment_fetch_check_budget(const SegmentFdwOptions *opts,
 									   const char *relname, int64 needed);
-pg_noreturn extern void segment_refuse_budget(const SegmentFdwOptions *opts,
-											  const char *relname,
-											  int64 needed,
-											  const SegmentBudget *budget);
 
 #endif							/* SEGMENT_FETCH_H */

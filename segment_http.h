@@ -91,7 +91,6 @@ extern double segment_http_wait(long timeout);
 extern int	segment_http_running(void);
 extern uint64 segment_http_finished(void);
 extern bool segment_http_close_idle(void);
-extern int	segment_http_open_sockets(void);
 extern void segment_http_end_of_xact(void);
 
 #endif							/* SEGMENT_HTTP_H */

@@ -60,7 +60,6 @@ extern int	segment_cache_size;
 
 extern void segment_shared_init(void);
 extern bool segment_shared_enabled(void);
-extern Size segment_shared_size(void);
 
 /* servers: requests in flight, first come first served */
 extern void segment_server_ref(SegmentServerRef *ref, Oid serverid);

@@ -136,6 +136,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static void shared_request(void);
 static void shared_startup(void);
 static int	waiter_count(void);
+static Size shared_size(void);
 static Waiter *my_waiter(void);
 static void shared_exit(int code, Datum arg);
 static void digest(uint8 out[KEY_LEN], const char *a, size_t alen,
@@ -197,8 +198,8 @@ waiter_count(void)
 /*
  * The bytes of the block at the current settings.
  */
-Size
-segment_shared_size(void)
+static Size
+shared_size(void)
 {
 	int			ncache = (int) (((int64) segment_cache_size * 1024) /
 								sizeof(CacheEntry));
@@ -215,7 +216,7 @@ shared_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(segment_shared_size());
+	RequestAddinShmemSpace(shared_size());
 	RequestNamedLWLockTranche("segment_fdw", 1);
 }
 
@@ -230,7 +231,7 @@ shared_startup(void)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared = ShmemInitStruct("segment_fdw", segment_shared_size(), &found);
+	shared = ShmemInitStruct("segment_fdw", shared_size(), &found);
 	base = (char *) shared + MAXALIGN(sizeof(SegmentShared));
 	if (!found)
 	{
