@@ -166,9 +166,8 @@ typedef struct SegmentScanState
 {
 	SegmentFdwOptions opts;
 	SubTransactionId subid;		/* the scan was started in */
-	SegmentWorkspaceRef workspace;	/* shared.c's, once needed */
-	SegmentServerRef server;
-	bool		shared_refs;	/* the two are set */
+	SegmentWorkspaceRef workspace;	/* shared.c's: the cache of url and key */
+	SegmentServerRef server;	/* shared.c's: statistics */
 	int64		shared_decided; /* next_response decided the requests before
 								 * this one: the fetch may not ask the shared
 								 * cache again about them */
@@ -760,7 +759,6 @@ segmentBeginForeignScan(ForeignScanState *node, int eflags)
 	state->relname = pstrdup(RelationGetRelationName(node->ss.ss_currentRelation));
 	/* a cursor's: the subtransaction that opened it, wherever it is read */
 	state->subid = GetCurrentSubTransactionId();
-	state->shared_refs = false;
 
 	/* the user whose mapping holds the key: the view owner, if any */
 	userid = foreign_scan_check_as_user(fsplan, estate);
@@ -770,6 +768,11 @@ segmentBeginForeignScan(ForeignScanState *node, int eflags)
 	segment_get_options(relid,
 						(eflags & EXEC_FLAG_EXPLAIN_ONLY) ? InvalidOid : userid,
 						&state->opts);
+	/* what shared.c knows of the server and of its url and key, if it is on */
+	segment_server_ref(&state->server, state->opts.serverid);
+	if (state->opts.api_key != NULL && segment_shared_enabled())
+		segment_workspace_ref(&state->workspace, state->opts.url,
+							  state->opts.api_key);
 	state->endpoint = &segment_endpoints[state->opts.endpoint];
 	segment_get_columns(relid, state->endpoint, &state->cols);
 
@@ -971,16 +974,7 @@ shared_cacheable(SegmentScanState *state, const SegmentRequest *req)
 		DATE_NOT_FINITE(req->first_day) || DATE_NOT_FINITE(req->last_day))
 		return false;
 	/* the request asks for the day after its last too */
-	if (req->last_day + 1 > today - 2)
-		return false;
-	if (!state->shared_refs)
-	{
-		segment_workspace_ref(&state->workspace, state->opts.url,
-							  state->opts.api_key);
-		segment_server_ref(&state->server, state->opts.serverid);
-		state->shared_refs = true;
-	}
-	return true;
+	return req->last_day + 1 <= today - 2;
 }
 
 /*
