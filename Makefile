@@ -19,10 +19,10 @@ OBJS = \
 	util.o
 
 EXTENSION = segment_fdw
-DATA = segment_fdw--1.0.sql segment_fdw--1.0--1.1.sql
+DATA = segment_fdw--1.0.sql segment_fdw--1.0--1.1.sql segment_fdw--1.1--1.2.sql
 PGFILEDESC = "segment_fdw - foreign data wrapper for Braze segment analytics"
 
-REGRESS = options scan pushdown errors retries explain concurrency tls security ecosystem cron limits boundaries catalog joins shared
+REGRESS = options scan pushdown errors retries explain concurrency tls security ecosystem cron limits boundaries catalog joins shared history
 REGRESS_OPTS = --load-extension=segment_fdw
 
 PKG_CONFIG ?= pkg-config

@@ -36,7 +36,7 @@
 
 #include "segment_compat.h"
 
-#define SEGMENT_FDW_VERSION "1.1"
+#define SEGMENT_FDW_VERSION "1.2"
 
 /* Days as YYYY-MM-DD */
 extern bool segment_parse_day(const char *str, DateADT *day);

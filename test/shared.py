@@ -317,9 +317,9 @@ ORDER BY 1;"""
         n = fresh.run(count)
         fresh.close()
         updated.close()
-        check(v10 == ["1.0"] and v11 == ["1.1"] and a == b and n == ["7"],
+        check(v10 == ["1.0"] and v11 == ["1.2"] and a == b and n == ["8"],
               f"CREATE EXTENSION at 1.0 and ALTER EXTENSION UPDATE give the {n[0]} objects "
-              "of a fresh 1.1 install, definitions and privileges alike",
+              "of a fresh 1.2 install, definitions and privileges alike",
               f"upgrade: {v10} -> {v11}; {n} objects; "
               f"differ: {sorted(set(a) ^ set(b))[:2]}")
     finally:

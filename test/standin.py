@@ -116,6 +116,9 @@ Control endpoints (no auth, always "Connection: close"):
       enforce_budget=1: a request that finds remaining at 0 answers 429 (Remaining 0, the reset
       at the next hour), as Braze does when the workspace's hourly budget is spent; off by
       default and after reset
+  GET /__control/set?revise=S,YYYY-MM-DD,N[&revise=...]
+      from now on data_series gives segment S the size N on that day, as when Braze revises an
+      estimate (the id is everything before the last two commas); reset forgets revisions
   GET /__control/set?catalog=N | catalog_listed=M (the smallest catalog listing M segments)
       &list_fault_page=P&list_fault=KIND&list_fault_times=K   (see /segments/list)
 
@@ -505,6 +508,7 @@ class State:
             self.enforce_budget = False  # answer 429 once remaining is 0
             self.catalog = CATALOG_DEFAULT   # segments in the catalog (list and details)
             self.list_faults = {}    # list page -> [kind, times or None, failures served]
+            self.revisions = {}      # segment id -> {day: size}, sizes revised upstream
             self.generation = getattr(self, "generation", 0) + 1
 
 
@@ -660,6 +664,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 every = int(q["fail_every"][0]) if "fail_every" in q else None
                 status = int(q["fail_status"][0]) if "fail_status" in q else None
                 enforce = int(q["enforce_budget"][0]) if "enforce_budget" in q else None
+                revise = [(seg, dt.date.fromisoformat(day).isoformat(), int(size))
+                          for seg, day, size in (v.rsplit(",", 2) for v in q.get("revise", []))]
             except ValueError:
                 return text(400, "bad value\n")
             with st.lock:
@@ -668,6 +674,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 st.fail_every = st.fail_every if every is None else max(0, every)
                 st.fail_status = st.fail_status if status is None else status
                 st.enforce_budget = st.enforce_budget if enforce is None else bool(enforce)
+                for seg, day, size in revise:
+                    st.revisions.setdefault(seg, {})[day] = size
                 catalog(st)
             return text(200, "ok\n")
         return text(404, "unknown control endpoint\n")
@@ -807,6 +815,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return None
 
         rows = series_rows(seg, end_day, length)
+        with st.lock:
+            revised = dict(st.revisions.get(seg, {}))
+        for row in rows:             # sizes Braze revised since (see /__control/set?revise=)
+            row["size"] = revised.get(row["time"], row["size"])
         if seg in ROW_ORDER_FAULTS:
             rows = ROW_ORDER_FAULTS[seg](rows)
         if seg in LAST_ROW_FAULTS:
