@@ -43,7 +43,7 @@ EXCEPTION WHEN OTHERS THEN
     INSERT INTO load_outcomes VALUES ('right error: 503 after 6 attempts');
   ELSIF msg = 'rate limited by Braze (HTTP 429) after 6 attempts' AND seg = 'flaky-1-429' THEN
     -- five attempts drew the injected 503 (every 7th request) before the
-    -- segment's one 429: retries ran out on it (about once in 150 runs)
+    -- segment's one 429: retries ran out on it (rarely)
     INSERT INTO load_outcomes VALUES ('right error: 429 after 6 attempts');
   ELSE
     RAISE;
