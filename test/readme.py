@@ -84,8 +84,9 @@ def settings(all_blocks):
 
 
 class Run:
-    def __init__(self, env):
-        self.env = env
+    """The checks' tally, and the blocks skipped."""
+
+    def __init__(self):
         self.passed = self.failed = 0
         self.skipped = []
 
@@ -168,7 +169,7 @@ def main():
     admin = Session(env=env)
     admin.run(f"DROP DATABASE IF EXISTS {DATABASE}; CREATE DATABASE {DATABASE};")
     session = Session("-d", DATABASE, env=env)
-    run = Run(env)
+    run = Run()
     above, outputs = None, {}
     standin_blocks = 0
     for b in all_blocks:
