@@ -223,16 +223,7 @@ segment_parse_list(const SegmentResponse *resp, const char *api_key,
 		size_t		i;
 
 		segment_check_success(resp, root, api_key);
-		if (!json_object_object_get_ex(root, "segments", &segments))
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("invalid response from Braze: no \"segments\""),
-					 segment_request_errcontext(resp->request->target)));
-		if (!json_object_is_type(segments, json_type_array))
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("invalid response from Braze: \"segments\" is not an array"),
-					 segment_request_errcontext(resp->request->target)));
+		segments = segment_array_member(resp, root, "segments");
 
 		n = json_object_array_length(segments);
 		result = palloc0(sizeof(SegmentInfoRow) * Max(n, 1));

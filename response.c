@@ -294,16 +294,7 @@ parse_body_tree(const SegmentResponse *resp, const char *api_key,
 		size_t		i;
 
 		segment_check_success(resp, root, api_key);
-		if (!json_object_object_get_ex(root, "data", &data))
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("invalid response from Braze: no \"data\""),
-					 segment_request_errcontext(resp->request->target)));
-		if (!json_object_is_type(data, json_type_array))
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("invalid response from Braze: \"data\" is not an array"),
-					 segment_request_errcontext(resp->request->target)));
+		data = segment_array_member(resp, root, "data");
 
 		n = json_object_array_length(data);
 		result = palloc_extended(sizeof(SegmentRow) * Max(n, 1), MCXT_ALLOC_HUGE);
@@ -1111,4 +1102,27 @@ segment_check_success(const SegmentResponse *resp, json_object *root,
 				 segment_request_errcontext(resp->request->target)));
 	if (strcmp(json_object_get_string(message), "success") != 0)
 		report_failure(resp, message, api_key);
+}
+
+/*
+ * The array "name" of a successful body's root ("data", "segments").
+ * Raises an error when there is none, or it is not an array.
+ */
+json_object *
+segment_array_member(const SegmentResponse *resp, json_object *root,
+					 const char *name)
+{
+	json_object *member;
+
+	if (!json_object_object_get_ex(root, name, &member))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("invalid response from Braze: no \"%s\"", name),
+				 segment_request_errcontext(resp->request->target)));
+	if (!json_object_is_type(member, json_type_array))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("invalid response from Braze: \"%s\" is not an array", name),
+				 segment_request_errcontext(resp->request->target)));
+	return member;
 }

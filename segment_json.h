@@ -24,6 +24,9 @@ extern struct json_object *segment_parse_json(const SegmentResponse *resp,
 extern void segment_check_success(const SegmentResponse *resp,
 								  struct json_object *root,
 								  const char *api_key);
+extern struct json_object *segment_array_member(const SegmentResponse *resp,
+												struct json_object *root,
+												const char *name);
 
 /* in list_details.c */
 extern int	segment_parse_list(const SegmentResponse *resp,
